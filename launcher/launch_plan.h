@@ -30,6 +30,8 @@ struct LaunchPlan {
     BindMethod bind = BindMethod::kDirect;
     std::string python;         // interpreter used for Python programs ("" with --no-python)
     std::string python_source;  // why that interpreter: "--python", "$IPEXRUN_PYTHON", "build"
+    std::string allocator;      // "tcmalloc", "jemalloc" or "default"
+    std::string omp_runtime;    // "intel" or "gnu"
     std::vector<std::string> warnings;  // shown once, before launching
 };
 

@@ -1,0 +1,22 @@
+// Text form of CPU and node lists: "0-3,8, 10 - 11" in, "0-3,8,10-11" out.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ipex::affinity {
+
+struct CpuListError : std::invalid_argument {
+    using std::invalid_argument::invalid_argument;
+};
+
+// Parses comma-separated ids and ranges; spaces are allowed anywhere and a reversed range
+// ("7-4") means the same as "4-7". Order of first appearance is kept; a repeated id, a
+// negative number or any other text throws CpuListError naming the bad part.
+std::vector<int> parse_id_list(const std::string& text);
+
+// Compact text form of a set of ids: sorted, runs of consecutive ids as ranges ("0-3,8").
+std::string format_id_list(std::vector<int> ids);
+
+}  // namespace ipex::affinity

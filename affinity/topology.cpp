@@ -1,0 +1,174 @@
+#include "ipex/affinity/topology.h"
+
+#include <hwloc.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+
+namespace ipex::affinity {
+namespace {
+
+using TopologyPtr = std::unique_ptr<hwloc_topology, decltype(&hwloc_topology_destroy)>;
+using Bitmap = std::unique_ptr<hwloc_bitmap_s, decltype(&hwloc_bitmap_free)>;
+
+Bitmap make_bitmap() { return Bitmap(hwloc_bitmap_alloc(), &hwloc_bitmap_free); }
+
+std::vector<int> bitmap_ids(hwloc_const_bitmap_t set) {
+    std::vector<int> ids;
+    if (!set || hwloc_bitmap_weight(set) < 0) return ids;  // infinite sets never describe CPUs
+    unsigned id;
+    hwloc_bitmap_foreach_begin(id, set) ids.push_back(static_cast<int>(id));
+    hwloc_bitmap_foreach_end();
+    return ids;
+}
+
+TopologyPtr open_topology(const std::string& xml_path) {
+    hwloc_topology_t raw = nullptr;
+    if (hwloc_topology_init(&raw) != 0) throw TopologyError("hwloc could not start");
+    TopologyPtr topo(raw, &hwloc_topology_destroy);
+    // Keep disallowed CPUs and nodes so we can tell the user what exists but is not ours.
+    hwloc_topology_set_flags(raw, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
+    if (!xml_path.empty() && hwloc_topology_set_xml(raw, xml_path.c_str()) != 0)
+        throw TopologyError("cannot read topology file '" + xml_path + "': " + std::strerror(errno));
+    if (hwloc_topology_load(raw) != 0)
+        throw TopologyError("cannot load topology" +
+                            (xml_path.empty() ? std::string() : " from '" + xml_path + "'") + ": " +
+                            std::strerror(errno));
+    return topo;
+}
+
+// Rank of each PU's core kind: 0 for the most performant kind, 1 for the next, ... hwloc
+// ranks kinds by efficiency (higher = bigger core); where it could not rank them it leaves
+// -1 and we fall back to the kinds' maximum frequency.
+std::map<int, int> kind_ranks(hwloc_topology_t topo) {
+    std::map<int, int> rank_of_pu;
+    const int nr = hwloc_cpukinds_get_nr(topo, 0);
+    if (nr <= 1) return rank_of_pu;
+    struct Kind {
+        Bitmap cpus = make_bitmap();
+        long score = 0;
+    };
+    std::vector<Kind> kinds(static_cast<size_t>(nr));
+    for (int k = 0; k < nr; ++k) {
+        int efficiency = -1;
+        unsigned nr_infos = 0;
+        hwloc_info_s* infos = nullptr;
+        hwloc_cpukinds_get_info(topo, static_cast<unsigned>(k), kinds[k].cpus.get(), &efficiency,
+                                &nr_infos, &infos, 0);
+        long frequency = 0;
+        for (unsigned i = 0; i < nr_infos; ++i)
+            if (std::strcmp(infos[i].name, "FrequencyMaxMHz") == 0)
+                frequency = std::atol(infos[i].value);
+        kinds[k].score = efficiency >= 0 ? efficiency : frequency;
+    }
+    std::set<long, std::greater<>> scores;
+    for (auto& k : kinds) scores.insert(k.score);
+    for (auto& k : kinds) {
+        const int rank = static_cast<int>(std::distance(scores.begin(), scores.find(k.score)));
+        for (int pu : bitmap_ids(k.cpus.get())) rank_of_pu[pu] = rank;
+    }
+    return rank_of_pu;
+}
+
+}  // namespace
+
+const Pu* Topology::find_pu(int os) const {
+    for (const auto& p : pus)
+        if (p.os == os) return &p;
+    return nullptr;
+}
+
+const NumaNode* Topology::find_node(int os) const {
+    for (const auto& n : nodes)
+        if (n.os == os) return &n;
+    return nullptr;
+}
+
+std::vector<int> Topology::allowed_cpus() const {
+    std::vector<int> out;
+    for (const auto& p : pus)
+        if (p.allowed) out.push_back(p.os);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+Topology load_topology(const std::string& xml_path) {
+    TopologyPtr topo = open_topology(xml_path);
+    hwloc_topology_t t = topo.get();
+    Topology out;
+    const bool this_system = hwloc_topology_is_thissystem(t);
+    out.source = xml_path.empty() ? (this_system ? "this machine" : "$HWLOC_XMLFILE") : xml_path;
+
+    // Allowed CPUs: the cgroup's cpuset (hwloc) and, on the live machine, our own affinity.
+    Bitmap allowed = make_bitmap();
+    hwloc_bitmap_copy(allowed.get(), hwloc_topology_get_allowed_cpuset(t));
+    if (this_system) {
+        Bitmap bound = make_bitmap();
+        if (hwloc_get_cpubind(t, bound.get(), HWLOC_CPUBIND_PROCESS) == 0 &&
+            !hwloc_bitmap_iszero(bound.get()))
+            hwloc_bitmap_and(allowed.get(), allowed.get(), bound.get());
+    }
+    hwloc_const_nodeset_t allowed_nodes = hwloc_topology_get_allowed_nodeset(t);
+
+    const int numa_depth = hwloc_get_type_depth(t, HWLOC_OBJ_NUMANODE);
+    const unsigned n_nodes = hwloc_get_nbobjs_by_depth(t, numa_depth);
+    for (unsigned i = 0; i < n_nodes; ++i) {
+        hwloc_obj_t node = hwloc_get_obj_by_depth(t, numa_depth, i);
+        NumaNode n;
+        n.os = static_cast<int>(node->os_index);
+        n.memory = node->attr ? node->attr->numanode.local_memory : 0;
+        n.allowed = hwloc_bitmap_isset(allowed_nodes, node->os_index);
+        out.nodes.push_back(n);
+    }
+    std::sort(out.nodes.begin(), out.nodes.end(),
+              [](const NumaNode& a, const NumaNode& b) { return a.os < b.os; });
+
+    const auto ranks = kind_ranks(t);
+    const int n_pus = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PU);
+    for (int i = 0; i < n_pus; ++i) {
+        hwloc_obj_t obj = hwloc_get_obj_by_type(t, HWLOC_OBJ_PU, static_cast<unsigned>(i));
+        Pu pu;
+        pu.os = static_cast<int>(obj->os_index);
+        hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_CORE, obj);
+        // A PU without a Core above it (some VMs, ARM boards) is a core of its own; keep its
+        // id apart from real core indexes.
+        pu.core = core ? static_cast<int>(core->logical_index) : 1000000 + i;
+        if (core) {
+            for (unsigned c = 0; c < core->arity; ++c)
+                if (core->children[c]->os_index < obj->os_index && core->children[c]->type == HWLOC_OBJ_PU)
+                    ++pu.smt_rank;
+        }
+        hwloc_obj_t package = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_PACKAGE, obj);
+        pu.package = package ? static_cast<int>(package->logical_index) : 0;
+        // The local node: the smallest node (by OS index) among those that list this PU in
+        // their cpuset. CPU-less memory (HBM, CXL) is never a PU's local node.
+        for (const auto& n : out.nodes) {
+            hwloc_obj_t node = hwloc_get_numanode_obj_by_os_index(t, static_cast<unsigned>(n.os));
+            if (node && node->cpuset && hwloc_bitmap_isset(node->cpuset, obj->os_index)) {
+                pu.numa = n.os;
+                break;
+            }
+        }
+        auto rank = ranks.find(pu.os);
+        pu.kind_rank = rank == ranks.end() ? 0 : rank->second;
+        pu.allowed = hwloc_bitmap_isset(allowed.get(), obj->os_index);
+        out.pus.push_back(pu);
+    }
+    for (auto& n : out.nodes)
+        for (const auto& p : out.pus)
+            if (p.numa == n.os) n.cpus.push_back(p.os);
+
+    // Offline CPUs: known to the kernel (complete cpuset) but not present as PU objects.
+    Bitmap offline = make_bitmap();
+    hwloc_bitmap_andnot(offline.get(), hwloc_topology_get_complete_cpuset(t),
+                        hwloc_topology_get_topology_cpuset(t));
+    out.offline = bitmap_ids(offline.get());
+    if (out.pus.empty()) throw TopologyError("topology " + out.source + " has no CPUs");
+    return out;
+}
+
+}  // namespace ipex::affinity

@@ -1,0 +1,84 @@
+// ipexrun: parse options, plan, then either print the plan or run it. Everything with an
+// effect on the machine happens in the supervisor.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "ipex/affinity/cpu_list.h"
+#include "ipex/affinity/planner.h"
+#include "ipex/affinity/topology.h"
+#include "options.h"
+#include "plan_builder.h"
+#include "plan_json.h"
+#include "supervisor.h"
+
+extern char** environ;
+
+namespace {
+
+ipex::allocator::Environment process_environment() {
+    ipex::allocator::Environment env;
+    for (char** e = environ; *e; ++e) {
+        const std::string entry = *e;
+        const auto eq = entry.find('=');
+        if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+    }
+    return env;
+}
+
+void setup_logging() {
+    auto logger = spdlog::stderr_color_mt("ipexrun");
+    logger->set_pattern("ipexrun: %^%l%$: %v");
+    spdlog::set_default_logger(logger);
+}
+
+int usage_error(const std::string& message) {
+    spdlog::error("{}", message);
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace ipex;
+    setup_logging();
+    launcher::ParseResult parsed = launcher::parse_options(argc, argv);
+    if (!parsed.options) return parsed.exit_code;
+    const launcher::LaunchOptions& options = *parsed.options;
+
+    launcher::LaunchPlan plan;
+    try {
+        const affinity::Topology topology = affinity::load_topology(options.topology_file);
+        if (!options.topology_file.empty() && !options.dry_run)
+            return usage_error("--topology describes another machine; use it with --dry-run");
+        const auto env = process_environment();
+        plan = launcher::build_launch_plan(options, topology, env, launcher::real_probes(env),
+                                           launcher::this_install());
+    } catch (const affinity::TopologyError& e) {
+        return usage_error(e.what());
+    } catch (const std::invalid_argument& e) {  // planner, environment and option errors
+        return usage_error(e.what());
+    }
+
+    if (options.dry_run) {
+        std::cout << launcher::plan_to_json(plan) << std::endl;
+        return 0;
+    }
+    for (const auto& w : plan.warnings) spdlog::warn("{}", w);
+    if (!plan.python.empty())
+        spdlog::info("Python interpreter {} ({})", plan.python, plan.python_source);
+    for (const auto& inst : plan.instances)
+        spdlog::info("instance {}: CPUs {}, memory nodes {}, {} OpenMP threads", inst.index,
+                     affinity::format_id_list(inst.cpus),
+                     inst.memory_nodes.empty() ? "any" : affinity::format_id_list(inst.memory_nodes),
+                     inst.omp_num_threads);
+
+    launcher::SupervisorOptions supervise;
+    supervise.log_dir = options.log_dir;
+    supervise.log_prefix = options.log_prefix;
+    supervise.keep_going = options.keep_going;
+    supervise.grace = std::chrono::milliseconds(static_cast<long>(options.grace_seconds * 1000));
+    return launcher::run_plan(plan, supervise);
+}

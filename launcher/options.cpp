@@ -1,0 +1,280 @@
+#include "options.h"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <iostream>
+#include <set>
+
+#include "ipex/affinity/cpu_list.h"
+
+namespace ipex::launcher {
+namespace {
+
+struct UsageError : std::invalid_argument {
+    using std::invalid_argument::invalid_argument;
+};
+
+// "--ninstances" → "--ninstances"; "--log-dir" → "--log-dir,--log_dir": every option is
+// accepted with dashes and with underscores, plus the old names users still type.
+std::string spellings(std::initializer_list<std::string> names) {
+    std::vector<std::string> all;
+    for (const auto& n : names) {
+        std::string underscored = n, dashed = n;
+        for (size_t i = 2; i < n.size(); ++i) {
+            if (underscored[i] == '-') underscored[i] = '_';
+            if (dashed[i] == '_') dashed[i] = '-';
+        }
+        for (const auto& s : {n, underscored, dashed})
+            if (std::find(all.begin(), all.end(), s) == all.end()) all.push_back(s);
+    }
+    std::string out;
+    for (const auto& s : all) out += (out.empty() ? "" : ",") + s;
+    return out;
+}
+
+bool is_integer(const std::string& s) {
+    size_t i = (!s.empty() && s[0] == '-') ? 1 : 0;
+    return i < s.size() && std::all_of(s.begin() + static_cast<long>(i), s.end(),
+                                       [](unsigned char c) { return std::isdigit(c); });
+}
+
+bool is_size_list(const std::string& s) {
+    std::string part;
+    for (char c : s + ",") {
+        if (c == ',') {
+            if (!is_integer(part)) return false;
+            part.clear();
+        } else if (c != ' ') {
+            part += c;
+        }
+    }
+    return true;
+}
+
+// `--ncores-per-instance 5 5 6 prog` gives one size per instance. CLI11 would take "prog"
+// as a fourth value, so the sizes are joined into one "5,5,6" argument before parsing.
+std::vector<std::string> join_size_lists(int argc, const char* const* argv) {
+    static const std::set<std::string> kSizeOptions = {
+        "--ncores-per-instance", "--ncores_per_instance", "--ncore_per_instance",
+        "--ncore-per-instance"};
+    std::vector<std::string> args(argv, argv + argc);
+    std::vector<std::string> out;
+    for (size_t i = 0; i < args.size(); ++i) {
+        out.push_back(args[i]);
+        if (!kSizeOptions.count(args[i])) continue;
+        if (i + 1 >= args.size()) break;
+        std::string joined = args[++i];
+        while (i + 1 < args.size() && is_size_list(args[i + 1]) && args[i + 1][0] != '-')
+            joined += "," + args[++i];
+        out.push_back(joined);
+    }
+    return out;
+}
+
+std::vector<int> parse_sizes(const std::string& text) {
+    if (text.empty()) return {};
+    std::vector<int> sizes;
+    std::string part;
+    for (char c : text + ",") {
+        if (c == ',') {
+            if (!is_integer(part) || part.size() > 7)
+                throw UsageError("--ncores-per-instance takes whole numbers, not '" + text + "'");
+            sizes.push_back(std::stoi(part));
+            part.clear();
+        } else if (c != ' ') {
+            part += c;
+        }
+    }
+    return sizes;
+}
+
+std::vector<int> parse_list(const std::string& option, const std::string& text) {
+    if (text.empty()) return {};
+    try {
+        return affinity::parse_id_list(text);
+    } catch (const affinity::CpuListError& e) {
+        throw UsageError(option + ": " + e.what());
+    }
+}
+
+std::vector<int> parse_instance_idx(const std::string& text) {
+    std::string trimmed;
+    for (char c : text)
+        if (c != ' ') trimmed += c;
+    if (trimmed.empty() || trimmed == "-1") return {};
+    return parse_list("--instance-idx", text);
+}
+
+template <typename T>
+std::map<std::string, T> choices(std::initializer_list<std::pair<const std::string, T>> items) {
+    return std::map<std::string, T>(items);
+}
+
+}  // namespace
+
+ParseResult parse_options(int argc, const char* const* argv) {
+    LaunchOptions o;
+    CLI::App app{
+        "Launch one or more instances of a program (usually a PyTorch script), each bound to "
+        "its own CPUs and NUMA memory, with a tuned allocator and OpenMP runtime.",
+        "ipexrun"};
+    app.prefix_command();  // the first non-option is the program; the rest are its arguments
+    app.set_config("--config", "", "Read options from a TOML or INI file (command line wins)");
+    app.set_version_flag("--version", "ipexrun 0.1.0");
+
+    std::string ncores, nodes_list, cores_list, instance_idx, strategy = "scatter";
+    std::string allocator = "auto", omp = "auto", task_manager = "auto", preload = "auto";
+    int node_id = -1;
+    bool enable_tcmalloc = false, enable_jemalloc = false, default_allocator = false;
+    bool disable_numactl = false, disable_taskset = false, disable_iomp = false;
+    bool multi_instance = false;
+
+    // Instances and their CPUs.
+    app.add_option(spellings({"--ninstances", "--ninstance"}), o.plan.ninstances,
+                   "Number of instances (0: from the other options)");
+    app.add_option(spellings({"--ncores-per-instance", "--ncore_per_instance"}), ncores,
+                   "Cores per instance: 0 even split, -1 greedy, N, or one size per instance "
+                   "(5 5 6)");
+    app.add_option(spellings({"--nodes-list", "--node-list"}), nodes_list,
+                   "NUMA nodes to use, e.g. 0,2-3");
+    app.add_option("--node_id,--node-id", node_id, "(old) use only this NUMA node");
+    app.add_option(spellings({"--cores-list", "--core_list", "--core-list"}), cores_list,
+                   "CPUs to use, e.g. '0-3, 8'");
+    app.add_flag(spellings({"--use-logical-cores", "--use_logical_core", "--use-logical-core"}),
+                 o.plan.use_logical_cores, "Also use SMT siblings");
+    app.add_flag(spellings({"--use-e-cores"}), o.plan.use_e_cores,
+                 "Also use efficiency cores of hybrid CPUs");
+    app.add_flag(spellings({"--bind-numa-node", "--skip-cross-node-cores"}),
+                 o.plan.bind_numa_node, "Keep every instance inside one NUMA node");
+    app.add_option(spellings({"--strategy"}), strategy,
+                   "Where fixed-size instances go when fewer than fit: scatter or close")
+        ->check(CLI::IsMember({"scatter", "close"}));
+    app.add_flag(spellings({"--latency-mode"}), o.plan.latency_mode,
+                 "4 cores an instance, as many instances as fit");
+    app.add_flag(spellings({"--throughput-mode"}), o.plan.throughput_mode,
+                 "One instance per NUMA node");
+    app.add_option(spellings({"--instance-idx", "--rank"}), instance_idx,
+                   "Run only these instances, e.g. 0,2-3 (-1: all)");
+    app.add_flag(spellings({"--multi-instance"}), multi_instance,
+                 "(old) throughput mode unless sizes are given");
+    app.add_option("--topology", o.topology_file,
+                   "Plan for the machine described by this hwloc XML file");
+
+    // Environment of the instances.
+    app.add_option(spellings({"--memory-allocator"}), allocator,
+                   "auto, default, tcmalloc or jemalloc")
+        ->check(CLI::IsMember({"auto", "default", "tcmalloc", "jemalloc"}));
+    app.add_option(spellings({"--omp-runtime"}), omp, "auto, default (GNU) or intel")
+        ->check(CLI::IsMember({"auto", "default", "intel"}));
+    app.add_flag(spellings({"--benchmark"}), o.env.benchmark,
+                 "jemalloc settings for steady-state benchmarking");
+    app.add_flag("--enable_tcmalloc,--enable-tcmalloc", enable_tcmalloc, "(old) tcmalloc");
+    app.add_flag("--enable_jemalloc,--enable-jemalloc", enable_jemalloc, "(old) jemalloc");
+    app.add_flag("--use_default_allocator,--use-default-allocator", default_allocator,
+                 "(old) the default allocator");
+    app.add_flag("--disable_iomp,--disable-iomp", disable_iomp, "(old) GNU OpenMP");
+    app.add_option(spellings({"--runtime-preload"}), preload,
+                   "Preload libipex_runtime.so: auto (Python programs), on, off")
+        ->check(CLI::IsMember({"auto", "on", "off"}));
+
+    // Binding and running.
+    app.add_option(spellings({"--multi-task-manager"}), task_manager,
+                   "How CPUs and memory are bound: auto (directly), numactl, taskset, none")
+        ->check(CLI::IsMember({"auto", "none", "numactl", "taskset"}));
+    app.add_flag("--disable_numactl,--disable-numactl", disable_numactl, "(old) use taskset");
+    app.add_flag("--disable_taskset,--disable-taskset", disable_taskset, "(old) use numactl");
+    app.add_flag("-m,--module", o.module, "Run the program as a Python module (python -m)");
+    app.add_flag(spellings({"--no-python"}), o.no_python, "Run the program directly");
+    app.add_option("--python", o.python,
+                   "Python interpreter (default: $IPEXRUN_PYTHON, else the one found at build "
+                   "time)");
+    app.add_flag("--dry-run,--dry_run", o.dry_run, "Print the plan as JSON and run nothing");
+    app.add_option(spellings({"--log-dir", "--log_path", "--log-path"}), o.log_dir,
+                   "Write one log file per instance (and one for ipexrun) here");
+    app.add_option(spellings({"--log-file-prefix"}), o.log_prefix, "Log file name prefix");
+    app.add_flag(spellings({"--keep-going"}), o.keep_going,
+                 "A failing instance does not stop the others");
+    app.add_option(spellings({"--grace-period"}), o.grace_seconds,
+                   "Seconds between SIGTERM and SIGKILL when stopping instances")
+        ->check(CLI::NonNegativeNumber);
+
+    std::vector<std::string> args = join_size_lists(argc, argv);
+    std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);  // CLI11 wants it reversed
+    try {
+        app.parse(reversed);
+        std::vector<std::string> rest = app.remaining();
+        if (!rest.empty() && rest.front() == "--") rest.erase(rest.begin());
+        if (rest.empty()) throw UsageError("no program given (see ipexrun --help)");
+        if (!rest.front().empty() && rest.front()[0] == '-')
+            throw UsageError("unknown option " + rest.front() + " (see ipexrun --help)");
+        o.program = rest.front();
+        o.program_args.assign(rest.begin() + 1, rest.end());
+
+        o.plan.ncores_per_instance = parse_sizes(ncores);
+        o.plan.nodes_list = parse_list("--nodes-list", nodes_list);
+        if (node_id >= 0) {
+            if (!o.plan.nodes_list.empty())
+                throw UsageError("--node_id and --nodes-list cannot be used together");
+            o.plan.nodes_list = {node_id};
+        }
+        o.plan.cores_list = parse_list("--cores-list", cores_list);
+        o.plan.instance_idx = parse_instance_idx(instance_idx);
+        o.plan.strategy =
+            strategy == "close" ? affinity::Strategy::kClose : affinity::Strategy::kScatter;
+        if (multi_instance && o.plan.ninstances == 0 && o.plan.ncores_per_instance.empty() &&
+            !o.plan.latency_mode)
+            o.plan.throughput_mode = true;
+
+        using allocator::MemoryAllocator;
+        o.env.allocator = choices<MemoryAllocator>({{"auto", MemoryAllocator::kAuto},
+                                                    {"default", MemoryAllocator::kDefault},
+                                                    {"tcmalloc", MemoryAllocator::kTcmalloc},
+                                                    {"jemalloc", MemoryAllocator::kJemalloc}})
+                              .at(allocator);
+        const int old_allocators = enable_tcmalloc + enable_jemalloc + default_allocator;
+        if (old_allocators > 1)
+            o.notes.push_back("more than one of --enable_tcmalloc, --enable_jemalloc and "
+                              "--use_default_allocator: using auto");
+        else if (enable_tcmalloc) o.env.allocator = MemoryAllocator::kTcmalloc;
+        else if (enable_jemalloc) o.env.allocator = MemoryAllocator::kJemalloc;
+        else if (default_allocator) o.env.allocator = MemoryAllocator::kDefault;
+
+        using allocator::OmpRuntime;
+        o.env.omp = choices<OmpRuntime>({{"auto", OmpRuntime::kAuto},
+                                         {"default", OmpRuntime::kDefault},
+                                         {"intel", OmpRuntime::kIntel}})
+                        .at(omp);
+        if (disable_iomp) o.env.omp = OmpRuntime::kDefault;
+
+        o.task_manager = choices<TaskManager>({{"auto", TaskManager::kAuto},
+                                               {"none", TaskManager::kNone},
+                                               {"numactl", TaskManager::kNumactl},
+                                               {"taskset", TaskManager::kTaskset}})
+                             .at(task_manager);
+        if (disable_numactl && disable_taskset) o.task_manager = TaskManager::kNone;
+        else if (disable_numactl) o.task_manager = TaskManager::kTaskset;
+        else if (disable_taskset) o.task_manager = TaskManager::kNumactl;
+        o.runtime_preload = choices<RuntimePreload>({{"auto", RuntimePreload::kAuto},
+                                                     {"on", RuntimePreload::kOn},
+                                                     {"off", RuntimePreload::kOff}})
+                                .at(preload);
+        if (o.module && o.no_python) throw UsageError("-m and --no-python cannot be used together");
+    } catch (const CLI::CallForHelp&) {
+        std::cout << app.help();
+        return {std::nullopt, 0};
+    } catch (const CLI::CallForVersion& e) {
+        std::cout << e.what() << "\n";
+        return {std::nullopt, 0};
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "ipexrun: error: " << e.what() << "\n";
+        return {std::nullopt, 2};
+    } catch (const UsageError& e) {
+        std::cerr << "ipexrun: error: " << e.what() << "\n";
+        return {std::nullopt, 2};
+    }
+    return {std::move(o), 0};
+}
+
+}  // namespace ipex::launcher

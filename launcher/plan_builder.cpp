@@ -1,0 +1,202 @@
+#include "plan_builder.h"
+
+#include <linux/limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ipex/affinity/cpu_list.h"
+#include "ipex/affinity/planner.h"
+
+#ifndef IPEX_BUILD_PYTHON
+#define IPEX_BUILD_PYTHON "/usr/bin/python3"
+#endif
+#ifndef IPEX_RUNTIME_BUILD_PATH
+#define IPEX_RUNTIME_BUILD_PATH ""
+#endif
+
+namespace ipex::launcher {
+namespace {
+
+std::string lookup(const allocator::Environment& env, const std::string& name) {
+    auto it = env.find(name);
+    return it == env.end() ? "" : it->second;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The interpreter for Python programs: --python, then $IPEXRUN_PYTHON, then the build's.
+void choose_python(const LaunchOptions& o, const allocator::Environment& env,
+                   const MachineProbes& probes, const InstallInfo& install, LaunchPlan& plan) {
+    struct Candidate { std::string path, source; };
+    const Candidate candidates[] = {{o.python, "--python"},
+                                    {lookup(env, "IPEXRUN_PYTHON"), "$IPEXRUN_PYTHON"},
+                                    {install.build_python, "found at build time"}};
+    for (const auto& c : candidates) {
+        if (c.path.empty()) continue;
+        std::string path = c.path;
+        if (path.find('/') == std::string::npos) {
+            auto found = probes.which(path);
+            if (!found) throw PlanBuildError("Python interpreter '" + path + "' (" + c.source +
+                                             ") is not on PATH");
+            path = *found;
+        }
+        if (!probes.is_executable(path))
+            throw PlanBuildError("Python interpreter " + path + " (" + c.source +
+                                 ") does not exist or is not executable");
+        plan.python = path;
+        plan.python_source = c.source;
+        return;
+    }
+    throw PlanBuildError("no Python interpreter: pass --python or set $IPEXRUN_PYTHON");
+}
+
+std::vector<std::string> program_argv(const LaunchOptions& o, const LaunchPlan& plan,
+                                      const MachineProbes& probes) {
+    std::vector<std::string> argv;
+    if (o.no_python) {
+        argv.push_back(o.program);
+    } else if (o.module) {
+        argv = {plan.python, "-u", "-m", o.program};
+    } else {
+        if (!ends_with(o.program, ".py") && !probes.exists(o.program))
+            throw PlanBuildError("'" + o.program +
+                                 "' is not a Python file; add --no-python to run it directly");
+        if (!probes.exists(o.program))
+            throw PlanBuildError("Python program '" + o.program + "' does not exist");
+        argv = {plan.python, "-u", o.program};
+    }
+    argv.insert(argv.end(), o.program_args.begin(), o.program_args.end());
+    return argv;
+}
+
+std::string runtime_library(const LaunchOptions& o, const MachineProbes& probes,
+                            const InstallInfo& install) {
+    if (o.runtime_preload == RuntimePreload::kOff) return "";
+    if (o.runtime_preload == RuntimePreload::kAuto && o.no_python) return "";
+    for (const auto& path : install.runtime_candidates)
+        if (!path.empty() && probes.exists(path)) return path;
+    if (o.runtime_preload == RuntimePreload::kOn)
+        throw PlanBuildError("--runtime-preload on, but libipex_runtime.so is not installed");
+    return "";
+}
+
+BindMethod bind_method(const LaunchOptions& o, const MachineProbes& probes) {
+    switch (o.task_manager) {
+        case TaskManager::kAuto: return BindMethod::kDirect;
+        case TaskManager::kNone: return BindMethod::kNone;
+        case TaskManager::kNumactl:
+            if (!probes.which("numactl")) throw PlanBuildError("--multi-task-manager numactl: numactl is not on PATH");
+            return BindMethod::kNumactl;
+        case TaskManager::kTaskset:
+            if (!probes.which("taskset")) throw PlanBuildError("--multi-task-manager taskset: taskset is not on PATH");
+            return BindMethod::kTaskset;
+    }
+    return BindMethod::kDirect;
+}
+
+std::vector<std::string> binding_prefix(BindMethod method, const InstanceLaunch& inst) {
+    const std::string cpus = affinity::format_id_list(inst.cpus);
+    if (method == BindMethod::kNumactl) {
+        std::vector<std::string> prefix = {"numactl", "-C", cpus};
+        if (!inst.memory_nodes.empty()) {
+            prefix.push_back("-m");
+            prefix.push_back(affinity::format_id_list(inst.memory_nodes));
+        }
+        return prefix;
+    }
+    if (method == BindMethod::kTaskset) return {"taskset", "-c", cpus};
+    return {};
+}
+
+}  // namespace
+
+MachineProbes real_probes(const allocator::Environment& env) {
+    MachineProbes p;
+    p.list_dir = allocator::real_directory_lister();
+    p.exists = [](const std::string& path) { return access(path.c_str(), F_OK) == 0; };
+    p.is_executable = [](const std::string& path) {
+        struct stat st {};
+        return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+    };
+    const std::string path_var = lookup(env, "PATH");
+    p.which = [path_var, is_exec = p.is_executable](const std::string& name) -> std::optional<std::string> {
+        size_t start = 0;
+        while (start <= path_var.size()) {
+            size_t end = path_var.find(':', start);
+            if (end == std::string::npos) end = path_var.size();
+            std::string dir = path_var.substr(start, end - start);
+            if (dir.empty()) dir = ".";
+            if (is_exec(dir + "/" + name)) return dir + "/" + name;
+            start = end + 1;
+        }
+        return std::nullopt;
+    };
+    return p;
+}
+
+InstallInfo this_install() {
+    InstallInfo info;
+    info.build_python = IPEX_BUILD_PYTHON;
+    // Installed layout first (<prefix>/bin/ipexrun → <prefix>/lib/libipex_runtime.so), then
+    // the build tree this binary came from.
+    char self[PATH_MAX] = {};
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        std::string dir(self, static_cast<size_t>(n));
+        dir = dir.substr(0, dir.rfind('/'));
+        info.runtime_candidates.push_back(dir + "/../lib/libipex_runtime.so");
+    }
+    info.runtime_candidates.push_back(IPEX_RUNTIME_BUILD_PATH);
+    return info;
+}
+
+LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& topology,
+                             const allocator::Environment& env, const MachineProbes& probes,
+                             const InstallInfo& install) {
+    LaunchPlan plan;
+    plan.warnings = o.notes;
+    if (!o.no_python) choose_python(o, env, probes, install, plan);
+    plan.bind = bind_method(o, probes);
+
+    affinity::Plan cpus = affinity::plan_instances(topology, o.plan);
+    plan.warnings.insert(plan.warnings.end(), cpus.warnings.begin(), cpus.warnings.end());
+
+    allocator::EnvRequest env_request = o.env;
+    env_request.affinity_through_env = plan.bind == BindMethod::kNone;
+    env_request.runtime_library = runtime_library(o, probes, install);
+    allocator::SearchRoots roots{lookup(env, "CONDA_PREFIX"), lookup(env, "VIRTUAL_ENV"),
+                                 lookup(env, "HOME")};
+    const auto dirs = allocator::library_search_dirs(roots);
+    allocator::AvailableLibraries libs;
+    libs.tcmalloc = allocator::find_library("tcmalloc", dirs, probes.list_dir);
+    libs.jemalloc = allocator::find_library("jemalloc", dirs, probes.list_dir);
+    libs.iomp = allocator::find_library("iomp5", dirs, probes.list_dir);
+    std::vector<std::vector<int>> instance_cpus;
+    for (const auto& inst : cpus.instances) instance_cpus.push_back(inst.cpus);
+    allocator::EnvPlan env_plan =
+        allocator::plan_environment(env_request, libs, env, probes.exists, instance_cpus);
+    plan.warnings.insert(plan.warnings.end(), env_plan.warnings.begin(), env_plan.warnings.end());
+    plan.allocator = env_plan.allocator;
+    plan.omp_runtime = env_plan.omp_runtime;
+
+    const std::vector<std::string> argv = program_argv(o, plan, probes);
+    for (size_t i = 0; i < cpus.instances.size(); ++i) {
+        InstanceLaunch inst;
+        inst.index = cpus.instances[i].index;
+        inst.cpus = cpus.instances[i].cpus;
+        inst.memory_nodes = cpus.instances[i].nodes;
+        inst.env = env_plan.instances[i];
+        // The team size really used: ours, or the user's OMP_NUM_THREADS where that wins.
+        const auto ours = inst.env.find("OMP_NUM_THREADS");
+        const std::string threads = ours != inst.env.end() ? ours->second : lookup(env, "OMP_NUM_THREADS");
+        inst.omp_num_threads = threads.empty() ? static_cast<int>(inst.cpus.size()) : std::atoi(threads.c_str());
+        inst.argv = binding_prefix(plan.bind, inst);
+        inst.argv.insert(inst.argv.end(), argv.begin(), argv.end());
+        plan.instances.push_back(std::move(inst));
+    }
+    return plan;
+}
+
+}  // namespace ipex::launcher

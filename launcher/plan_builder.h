@@ -1,0 +1,43 @@
+// Options + topology + what is on disk → the complete LaunchPlan. Pure given the probes, so
+// tests describe the machine instead of touching it.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ipex/affinity/topology.h"
+#include "ipex/allocator/env_policy.h"
+#include "ipex/allocator/library_finder.h"
+#include "launch_plan.h"
+#include "options.h"
+
+namespace ipex::launcher {
+
+struct MachineProbes {
+    allocator::DirectoryLister list_dir;
+    allocator::FileExists exists;
+    std::function<bool(const std::string&)> is_executable;
+    std::function<std::optional<std::string>(const std::string&)> which;  // PATH lookup
+};
+MachineProbes real_probes(const allocator::Environment& env);
+
+// Facts fixed when ipexrun was built and installed.
+struct InstallInfo {
+    std::string build_python;                     // torch-capable interpreter found by CMake
+    std::vector<std::string> runtime_candidates;  // where libipex_runtime.so may be
+};
+InstallInfo this_install();
+
+// A plan that cannot be made from these options (exit code 2).
+struct PlanBuildError : std::invalid_argument {
+    using std::invalid_argument::invalid_argument;
+};
+
+LaunchPlan build_launch_plan(const LaunchOptions& options, const affinity::Topology& topology,
+                             const allocator::Environment& env, const MachineProbes& probes,
+                             const InstallInfo& install);
+
+}  // namespace ipex::launcher
