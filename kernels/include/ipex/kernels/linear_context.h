@@ -1,0 +1,36 @@
+// Prepacked oneDNN inner product (nn.Linear) for inference.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/Optional.h>
+#include <torch/custom_class.h>
+
+#include <memory>
+
+#include "ipex/kernels/post_ops.h"
+
+namespace ipex::kernels {
+
+class LinearContext : public torch::CustomClassHolder {
+ public:
+  // `weight` is (out_features, in_features); `dtype` as for ConvContext.
+  LinearContext(const at::Tensor& weight, const c10::optional<at::Tensor>& bias, c10::ScalarType dtype);
+  ~LinearContext() override;
+
+  // y = post_ops(x W^T + b) over the last dimension of x; `other` as for ConvContext::run.
+  at::Tensor run(const at::Tensor& x, const PostOps& ops, const c10::optional<at::Tensor>& other,
+                 bool in_place) const;
+
+  at::Tensor weight() const;
+  c10::optional<at::Tensor> bias() const;
+  int64_t out_features() const;
+  int64_t in_features() const;
+  c10::ScalarType dtype() const;
+  int64_t cached_primitives() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ipex::kernels

@@ -1,0 +1,128 @@
+#include "dnnl_glue.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+#include <sstream>
+
+#include "ipex/kernels/isa.h"
+#include "ipex/runtime/thread_count_watch.h"
+
+#include <omp.h>
+
+// TEMPORARY guard until runtime/src/thread_count_watch.cpp is linked in.
+namespace ipex::runtime {
+__attribute__((weak)) int current_omp_threads();
+__attribute__((weak)) void note_cache_invalidation();
+}  // namespace ipex::runtime
+
+namespace ipex::kernels::detail {
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+dnnl::stream& thread_stream() {
+  thread_local dnnl::stream s(cpu_engine());
+  return s;
+}
+
+dnnl::memory::data_type to_dnnl(c10::ScalarType t) {
+  switch (t) {
+    case c10::kFloat: return dnnl::memory::data_type::f32;
+    case c10::kBFloat16: return dnnl::memory::data_type::bf16;
+    default: TORCH_CHECK(false, "ipex kernels support float32 and bfloat16, got ", t);
+  }
+}
+
+dnnl::memory::desc md_of(const at::Tensor& t) {
+  dnnl::memory::dims dims(t.sizes().begin(), t.sizes().end());
+  dnnl::memory::dims strides(t.strides().begin(), t.strides().end());
+  return dnnl::memory::desc(dims, to_dnnl(t.scalar_type()), strides);
+}
+
+dnnl::memory wrap(const dnnl::memory::desc& md, const at::Tensor& t) {
+  return dnnl::memory(md, cpu_engine(), t.data_ptr());
+}
+
+at::Tensor alloc_scratchpad(const dnnl::memory::desc& md) {
+  return at::empty({static_cast<int64_t>(md.get_size())}, at::TensorOptions().dtype(at::kByte));
+}
+
+c10::ScalarType compute_dtype(c10::ScalarType requested, const char* op) {
+  if (requested == c10::kFloat) return requested;
+  TORCH_CHECK(requested == c10::kBFloat16, op, ": dtype must be float32 or bfloat16, got ", requested);
+  if (bf16_supported()) return requested;
+  TORCH_WARN_ONCE("ipex: this CPU has no native bfloat16 (AVX512-BF16/AMX) support or it was "
+                  "disabled; bfloat16 layers compute in float32 instead");
+  return c10::kFloat;
+}
+
+std::string shape_str(c10::IntArrayRef s) {
+  std::ostringstream os;
+  os << '[';
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << ']';
+  return os.str();
+}
+
+std::string dims_key(const dnnl::memory::desc& md) {
+  std::ostringstream os;
+  const auto& d = md.data;
+  os << d.data_type << '{';
+  for (int i = 0; i < d.ndims; ++i) os << d.dims[i] << '/' << d.format_desc.blocking.strides[i] << ',';
+  os << '}';
+  return os.str();
+}
+
+void rethrow_dnnl(const char* op, const std::string& call, const dnnl::error& e) {
+  TORCH_CHECK(false, op, ": oneDNN could not run ", call, " (", e.what(), ", status ",
+              static_cast<int>(e.status), ")");
+}
+
+int omp_threads() {
+  if (&ipex::runtime::current_omp_threads != nullptr) return ipex::runtime::current_omp_threads();
+  return omp_get_max_threads();
+}
+
+void note_thread_change() {
+  // TEMPORARY guard until runtime/src/thread_count_watch.cpp is linked in.
+  if (&ipex::runtime::note_cache_invalidation != nullptr) ipex::runtime::note_cache_invalidation();
+}
+
+PackedWeights::PackedWeights(at::Tensor plain, dnnl::memory::desc plain_md)
+    : plain_md_(std::move(plain_md)), dtype_(plain.scalar_type()) {
+  copies_.push_back({plain_md_, std::move(plain)});
+}
+
+PackedWeights::Copy PackedWeights::get(const dnnl::memory::desc& md) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& c : copies_)
+    if (c.md == md) return c;
+  Copy fresh{md, at::empty({static_cast<int64_t>(md.get_size())}, at::TensorOptions().dtype(at::kByte))};
+  const Copy& src = copies_.back();
+  dnnl::memory from(src.md, cpu_engine(), src.buf.data_ptr());
+  dnnl::memory to(md, cpu_engine(), fresh.buf.data_ptr());
+  dnnl::reorder(from, to).execute(thread_stream(), from, to);
+  thread_stream().wait();
+  // Drop the plain source once packed, and keep at most two packed layouts; cache entries
+  // hold their own reference to the bytes they use.
+  if (copies_.front().md == plain_md_ || copies_.size() >= 2) copies_.erase(copies_.begin());
+  copies_.push_back(fresh);
+  return fresh;
+}
+
+at::Tensor PackedWeights::unpack(c10::IntArrayRef shape) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Copy& src = copies_.back();
+  if (src.md == plain_md_) return src.buf.view(shape).clone();
+  at::Tensor out = at::empty(shape, at::TensorOptions().dtype(dtype_));
+  dnnl::memory from(src.md, cpu_engine(), src.buf.data_ptr());
+  dnnl::memory to(plain_md_, cpu_engine(), out.data_ptr());
+  dnnl::reorder(from, to).execute(thread_stream(), from, to);
+  thread_stream().wait();
+  return out;
+}
+
+}  // namespace ipex::kernels::detail

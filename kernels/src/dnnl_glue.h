@@ -1,0 +1,98 @@
+// Shared plumbing between ATen tensors and oneDNN: engine/stream, descriptors, dtype
+// choice with the bf16 fallback, packed weight copies and oneDNN error translation.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/ArrayRef.h>
+#include <dnnl.hpp>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace ipex::kernels::detail {
+
+const dnnl::engine& cpu_engine();
+dnnl::stream& thread_stream();  // one per calling thread
+
+dnnl::memory::data_type to_dnnl(c10::ScalarType t);
+// Descriptor with the tensor's sizes and strides (any PyTorch layout, no copy).
+dnnl::memory::desc md_of(const at::Tensor& t);
+dnnl::memory wrap(const dnnl::memory::desc& md, const at::Tensor& t);
+// Scratchpad buffer for a primitive built with scratchpad_mode::user.
+at::Tensor alloc_scratchpad(const dnnl::memory::desc& md);
+
+// float32 / bfloat16 compute type for a requested dtype; bfloat16 becomes float32 with a
+// single warning where the CPU lacks native bf16.
+c10::ScalarType compute_dtype(c10::ScalarType requested, const char* op);
+
+std::string shape_str(c10::IntArrayRef s);
+std::string dims_key(const dnnl::memory::desc& md);
+
+// Rethrows a dnnl::error as a c10::Error that names the op and describes the call.
+[[noreturn]] void rethrow_dnnl(const char* op, const std::string& call, const dnnl::error& e);
+
+// The weight of one layer in every layout some primitive asked for. Copies are made once
+// per layout and kept (a thread-count change may need another); the plain source copy is
+// released once a packed one exists, so steady state holds one copy of the weight.
+class PackedWeights {
+ public:
+  PackedWeights(at::Tensor plain, dnnl::memory::desc plain_md);
+  struct Copy {
+    dnnl::memory::desc md;
+    at::Tensor buf;  // owns the bytes
+  };
+  Copy get(const dnnl::memory::desc& md);
+  // Reorders back into the plain layout (a fresh tensor of `shape`).
+  at::Tensor unpack(c10::IntArrayRef shape) const;
+  const dnnl::memory::desc& plain_md() const { return plain_md_; }
+
+ private:
+  dnnl::memory::desc plain_md_;
+  c10::ScalarType dtype_;
+  std::vector<Copy> copies_;
+  mutable std::mutex mu_;
+};
+
+// Per-context primitive cache keyed by a string (shapes, dtype, post-ops, thread count).
+template <class Entry>
+class EntryCache {
+ public:
+  // Looks `key` up; on a miss calls make() outside any other entry's use. Notes a cache
+  // invalidation when the calling thread's OpenMP team size differs from the last call.
+  template <class Make>
+  std::shared_ptr<Entry> get(const std::string& key, int threads, Make&& make);
+  int64_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::pair<std::string, std::shared_ptr<Entry>>> entries_;
+  int last_threads_ = -1;
+};
+
+void note_thread_change();
+// OpenMP team size of the calling thread (part of every cache key).
+int omp_threads();
+
+template <class Entry>
+template <class Make>
+std::shared_ptr<Entry> EntryCache<Entry>::get(const std::string& key, int threads, Make&& make) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (last_threads_ != -1 && last_threads_ != threads) note_thread_change();
+  last_threads_ = threads;
+  for (auto& kv : entries_)
+    if (kv.first == key) return kv.second;
+  auto e = std::make_shared<Entry>(make());
+  constexpr size_t kMaxEntries = 32;  // many input shapes: drop the oldest
+  if (entries_.size() >= kMaxEntries) entries_.erase(entries_.begin());
+  entries_.emplace_back(key, e);
+  return e;
+}
+
+template <class Entry>
+int64_t EntryCache<Entry>::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int64_t>(entries_.size());
+}
+
+}  // namespace ipex::kernels::detail
