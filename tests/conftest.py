@@ -26,7 +26,7 @@ def build_dir():
 
 @pytest.fixture(scope="session")
 def ipexrun():
-    exe = BUILD / "launcher" / "ipexrun"
+    exe = pathlib.Path(os.environ.get("IPEXRUN_UNDER_TEST", BUILD / "launcher" / "ipexrun"))
     if not exe.exists():
         pytest.fail(f"{exe} is missing: build the tree first (scripts/setup.sh)")
     return str(exe)
