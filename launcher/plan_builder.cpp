@@ -188,6 +188,8 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& t
         inst.cpus = cpus.instances[i].cpus;
         inst.memory_nodes = cpus.instances[i].nodes;
         inst.env = env_plan.instances[i];
+        // Lets a program shard its work by instance, like LOCAL_RANK under torchrun.
+        inst.env["IPEXRUN_INSTANCE_INDEX"] = std::to_string(inst.index);
         // The team size really used: ours, or the user's OMP_NUM_THREADS where that wins.
         const auto ours = inst.env.find("OMP_NUM_THREADS");
         const std::string threads = ours != inst.env.end() ? ours->second : lookup(env, "OMP_NUM_THREADS");

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Launch overhead of `ipexrun --ninstances 2 --no-python true` against bare exec of `true`
+# and against torch's run_cpu with the same options, measured in one run with hyperfine.
+# Target: ipexrun within 5 ms of bare exec.
+#   usage: benchmarks/launcher/launch_overhead.sh [path/to/ipexrun]
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ipexrun=${1:-${IPEXRUN:-$root/build/launcher/ipexrun}}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# Quiet runs: only the summary table would differ, and it goes to stderr.
+hyperfine -N --warmup 5 --runs 40 --export-json "$out/fast.json" \
+    -n bare "true" \
+    -n ipexrun "$ipexrun --ninstances 2 --no-python true" >/dev/null
+hyperfine -N --warmup 1 --runs 8 --export-json "$out/run_cpu.json" \
+    -n run_cpu "/usr/bin/python3 -m torch.backends.xeon.run_cpu --ninstances 2 --no_python true" \
+    >/dev/null 2>&1
+
+/usr/bin/python3 - "$out/fast.json" "$out/run_cpu.json" <<'PY'
+import json, sys
+results = {}
+for path in sys.argv[1:]:
+    for r in json.load(open(path))["results"]:
+        results[r["command"]] = r
+bare, ours, peer = results["bare"], results["ipexrun"], results["run_cpu"]
+ms = lambda r: r["mean"] * 1e3
+print(f"{'command':<10} {'mean ms':>9} {'stddev':>8} {'min ms':>8}")
+for name, r in (("bare", bare), ("ipexrun", ours), ("run_cpu", peer)):
+    print(f"{name:<10} {ms(r):9.2f} {r['stddev'] * 1e3:8.2f} {r['min'] * 1e3:8.2f}")
+over = ms(ours) - ms(bare)
+print(f"ipexrun overhead over bare exec: {over:.2f} ms (target <= 5 ms): "
+      f"{'met' if over <= 5 else 'NOT met'}")
+print(f"run_cpu / ipexrun time ratio: {ms(peer) / ms(ours):.1f}x")
+PY
