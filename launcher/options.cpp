@@ -200,6 +200,16 @@ ParseResult parse_options(int argc, const char* const* argv) {
                    "Seconds between SIGTERM and SIGKILL when stopping instances")
         ->check(CLI::NonNegativeNumber);
 
+    // Codeless optimisation.
+    app.add_flag(spellings({"--auto-ipex"}), o.auto_ipex,
+                 "Optimise the program's modules with ipex.optimize without code changes");
+    app.add_option(spellings({"--dtype"}), o.dtype, "With --auto-ipex: float32 or bfloat16")
+        ->check(CLI::IsMember({"float32", "bfloat16"}));
+    app.add_flag(spellings({"--auto-ipex-verbose"}), o.auto_ipex_verbose,
+                 "With --auto-ipex: report what was optimised");
+    app.add_flag(spellings({"--disable-ipex-graph-mode"}), o.disable_ipex_graph_mode,
+                 "With --auto-ipex: no TorchScript graph mode");
+
     std::vector<std::string> args = join_size_lists(argc, argv);
     std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);  // CLI11 wants it reversed
     try {
@@ -261,6 +271,8 @@ ParseResult parse_options(int argc, const char* const* argv) {
                                                      {"off", RuntimePreload::kOff}})
                                 .at(preload);
         if (o.module && o.no_python) throw UsageError("-m and --no-python cannot be used together");
+        if (o.auto_ipex && o.no_python)
+            throw UsageError("--auto-ipex optimises Python programs; it cannot go with --no-python");
     } catch (const CLI::CallForHelp&) {
         std::cout << app.help();
         return {std::nullopt, 0};

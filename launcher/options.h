@@ -29,6 +29,12 @@ struct LaunchOptions {
     std::string log_dir;
     std::string log_prefix = "run";
     bool keep_going = false;
+    // Codeless mode: the program runs under ipex.cpu.auto_ipex, which optimises every
+    // module on its first call.
+    bool auto_ipex = false;
+    std::string dtype = "float32";
+    bool auto_ipex_verbose = false;
+    bool disable_ipex_graph_mode = false;
     double grace_seconds = 5.0;
     std::vector<std::string> notes;  // deprecation notes to print as warnings
 };

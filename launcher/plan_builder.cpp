@@ -57,15 +57,25 @@ std::vector<std::string> program_argv(const LaunchOptions& o, const LaunchPlan& 
     std::vector<std::string> argv;
     if (o.no_python) {
         argv.push_back(o.program);
-    } else if (o.module) {
-        argv = {plan.python, "-u", "-m", o.program};
     } else {
-        if (!ends_with(o.program, ".py") && !probes.exists(o.program))
-            throw PlanBuildError("'" + o.program +
-                                 "' is not a Python file; add --no-python to run it directly");
-        if (!probes.exists(o.program))
-            throw PlanBuildError("Python program '" + o.program + "' does not exist");
-        argv = {plan.python, "-u", o.program};
+        argv = {plan.python, "-u"};
+        if (o.auto_ipex) {
+            // The runner hooks torch.nn.Module.__call__, then runs the program as __main__.
+            argv.insert(argv.end(), {"-m", "ipex.cpu.auto_ipex", "--dtype", o.dtype});
+            if (o.auto_ipex_verbose) argv.push_back("--auto-ipex-verbose");
+            if (o.disable_ipex_graph_mode) argv.push_back("--disable-ipex-graph-mode");
+            if (o.module) argv.push_back("--module");
+        } else if (o.module) {
+            argv.push_back("-m");
+        }
+        if (!o.module) {
+            if (!ends_with(o.program, ".py") && !probes.exists(o.program))
+                throw PlanBuildError("'" + o.program +
+                                     "' is not a Python file; add --no-python to run it directly");
+            if (!probes.exists(o.program))
+                throw PlanBuildError("Python program '" + o.program + "' does not exist");
+        }
+        argv.push_back(o.program);
     }
     argv.insert(argv.end(), o.program_args.begin(), o.program_args.end());
     return argv;

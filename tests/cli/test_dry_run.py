@@ -167,3 +167,16 @@ def test_every_preset_config_plans(ipexrun):
     for config in configs:
         doc = plan(ipexrun, "--config", str(config), "--no-python", "true")
         assert doc["instances"], config
+
+
+def test_codeless_mode_runs_the_program_under_the_auto_ipex_runner(ipexrun, tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("print('hi')\n")
+    argv = plan(ipexrun, "--auto_ipex", "--dtype", "bfloat16", str(script), "x")["instances"][0]["argv"]
+    assert argv[1:] == ["-u", "-m", "ipex.cpu.auto_ipex", "--dtype", "bfloat16", str(script), "x"]
+    argv = plan(ipexrun, "--auto-ipex", "-m", "mypkg.run")["instances"][0]["argv"]
+    assert argv[-2:] == ["--module", "mypkg.run"]
+    r = run(ipexrun, "--dry-run", "--auto-ipex", "--no-python", "true")
+    assert r.returncode == 2 and "--no-python" in r.stderr
+    r = run(ipexrun, "--dry-run", "--auto-ipex", "--dtype", "int8", str(script))
+    assert r.returncode == 2 and "--dtype" in r.stderr
