@@ -1,0 +1,213 @@
+"""ipex.optimize(): inference optimisation of an nn.Module on the oneDNN kernels.
+
+Everything is done on the module tree (never through a trace of forward), so the result is
+the same whatever method the model is later called through. See kernels/ for the operators.
+"""
+import copy
+import warnings
+
+import torch
+from torch import nn
+
+from . import _kernels
+from .nn import folding
+from .nn.packed import PackedConv, PackedLinear, post_op_of
+from .nn.transformer import PackedTransformerEncoderLayer, can_pack
+
+__all__ = ["optimize"]
+
+_LEVELS = {
+    "O0": dict(conv_bn_folding=False, linear_bn_folding=False, weights_prepack=False,
+               replace_dropout_with_identity=False, graph_mode=False),
+    "O1": dict(conv_bn_folding=True, linear_bn_folding=True, weights_prepack=True,
+               replace_dropout_with_identity=True, graph_mode=False),
+}
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_DROPOUTS = (nn.Dropout, nn.Dropout1d if hasattr(nn, "Dropout1d") else nn.Dropout, nn.Dropout2d, nn.Dropout3d,
+             nn.AlphaDropout, nn.FeatureAlphaDropout)
+_MARK = "_ipex_optimized"
+
+
+def _is_optimized(model):
+    if getattr(model, _MARK, False):
+        return True
+    return any(isinstance(m, (PackedConv, PackedLinear, PackedTransformerEncoderLayer)) for m in model.modules())
+
+
+def _copy_sharing_weights(model):
+    """deepcopy that shares (never duplicates) parameters and buffers: optimize() only ever
+    replaces them, so the copy costs no weight memory until the packed copies are made."""
+    memo = {}
+    for t in list(model.parameters()) + list(model.buffers()):
+        memo[id(t)] = t
+    return copy.deepcopy(model, memo)
+
+
+def _fold_batchnorms(model, convs, linears):
+    folded = {}
+    for parent, lname, bname in folding.find_pairs(model):
+        layer = parent._modules[lname]
+        if (type(layer) is nn.Linear and not linears) or (type(layer) is not nn.Linear and not convs):
+            continue
+        stand_in = folding.FoldedBatchNorm(parent._modules[bname])
+        parent._modules[bname] = stand_in
+        folded[id(layer)] = (stand_in, bname)
+    return folded
+
+
+def _fuse_sequential_activations(model):
+    """A packed layer directly followed by a fusable activation in an nn.Sequential takes the
+    activation as a post-op; the activation becomes Identity (skipping folded batch norms)."""
+    for seq in model.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        names = list(seq._modules.keys())
+        for i, name in enumerate(names):
+            layer = seq._modules[name]
+            if not isinstance(layer, (PackedConv, PackedLinear)) or layer.post_op[0] != "none":
+                continue
+            j = i + 1
+            while j < len(names) and isinstance(seq._modules[names[j]], folding.FoldedBatchNorm):
+                j += 1
+            if j < len(names):
+                op = post_op_of(seq._modules[names[j]])
+                if op is not None:
+                    layer.fuse_activation(*op)
+                    seq._modules[names[j]] = nn.Identity()
+
+
+def _replace(model, dtype, prepack, dropout, folded):
+    for parent in list(model.modules()):
+        for name, child in list(parent._modules.items()):
+            if child is None:
+                continue
+            if dropout and type(child) in _DROPOUTS:
+                parent._modules[name] = nn.Identity()
+            elif prepack and type(child) in _CONVS:
+                bn, bname = folded.get(id(child), (None, None))
+                packed = PackedConv(child, dtype, bn=bn)
+                packed._name, packed._bn_name = name, bname
+                parent._modules[name] = packed
+            elif prepack and type(child) is nn.Linear:
+                bn, bname = folded.get(id(child), (None, None))
+                packed = PackedLinear(child, dtype, bn=bn)
+                packed._name, packed._bn_name = name, bname
+                parent._modules[name] = packed
+            elif prepack and type(child) is nn.TransformerEncoderLayer and can_pack(child):
+                parent._modules[name] = PackedTransformerEncoderLayer(child, dtype)
+    if prepack and type(model) in _CONVS + (nn.Linear,):
+        raise ValueError("ipex.optimize: pass a model containing the layer, not the bare layer")
+
+
+def _cast_other_weights(model, dtype):
+    # As the reference does for inference: Embedding weights follow the requested dtype.
+    for m in model.modules():
+        if type(m) is nn.Embedding:
+            m.weight.data = m.weight.data.to(dtype)
+
+
+def _call(model, sample_input):
+    if isinstance(sample_input, dict):
+        return model(**sample_input)
+    if isinstance(sample_input, (tuple, list)):
+        return model(*sample_input)
+    return model(sample_input)
+
+
+def _graph(model, sample_input, dtype):
+    _kernels.ops().set_jit_fusion(True)
+    with torch.no_grad(), torch.cpu.amp.autocast(enabled=dtype == torch.bfloat16):
+        args = tuple(sample_input) if isinstance(sample_input, (tuple, list)) else (sample_input,)
+        traced = torch.jit.freeze(torch.jit.trace(model, args, check_trace=False))
+        for _ in range(2):  # profiling runs: the fusion pre-pass rewrites the executed graph
+            traced(*args)
+    return traced
+
+
+def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None, linear_bn_folding=None,
+             weights_prepack=None, replace_dropout_with_identity=None, sample_input=None, graph_mode=None):
+    """Optimise `model` for inference on the oneDNN kernels and return it.
+
+    dtype: None/torch.float32 or torch.bfloat16 (falls back to float32 with one warning on
+    CPUs without native bf16). level: "O0" (nothing by default) or "O1" (every flag below
+    on except graph_mode). Flags left None take the level's value. inplace: modify `model`
+    instead of a copy (the copy shares weights, so neither way doubles weight memory beyond
+    the packed copy). sample_input: run once to pack for its shapes and to check the
+    result against the original. graph_mode: return a frozen TorchScript module whose
+    conv/linear (+activation/add) nodes run on the fused kernels (needs sample_input).
+    """
+    if level not in _LEVELS:
+        raise ValueError(f"ipex.optimize: level must be 'O0' or 'O1', got {level!r}")
+    if dtype not in (None, torch.float32, torch.bfloat16):
+        raise ValueError(f"ipex.optimize: dtype must be None, torch.float32 or torch.bfloat16, got {dtype}")
+    if isinstance(model, torch.jit.ScriptModule):
+        warnings.warn("ipex.optimize: a ScriptModule is returned unchanged")
+        return model
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"ipex.optimize expects an nn.Module, got {type(model).__name__}")
+    if _is_optimized(model):
+        raise RuntimeError("ipex.optimize() was already applied to this model; optimize the original model "
+                           "once (calling it twice is not supported)")
+    if model.training:
+        raise RuntimeError("ipex.optimize() optimizes for inference only: call model.eval() first")
+    opts = dict(_LEVELS[level])
+    for key, val in (("conv_bn_folding", conv_bn_folding), ("linear_bn_folding", linear_bn_folding),
+                     ("weights_prepack", weights_prepack),
+                     ("replace_dropout_with_identity", replace_dropout_with_identity), ("graph_mode", graph_mode)):
+        if val is not None:
+            opts[key] = bool(val)
+    if opts["graph_mode"] and sample_input is None:
+        raise ValueError("ipex.optimize(graph_mode=True) needs sample_input to trace the model")
+    dtype = dtype or torch.float32
+
+    original = model
+    reference = None
+    if sample_input is not None:
+        with torch.no_grad():
+            reference = _call(original, sample_input)
+    if not inplace:
+        model = _copy_sharing_weights(model)
+
+    folded = {}
+    if opts["weights_prepack"]:
+        _kernels.ops()  # fail early and clearly if the kernels are not built
+        folded = _fold_batchnorms(model, opts["conv_bn_folding"], opts["linear_bn_folding"])
+    elif opts["conv_bn_folding"] or opts["linear_bn_folding"]:
+        _fold_without_prepack(model, opts["conv_bn_folding"], opts["linear_bn_folding"])
+    _replace(model, dtype, opts["weights_prepack"], opts["replace_dropout_with_identity"], folded)
+    if opts["weights_prepack"]:
+        _fuse_sequential_activations(model)
+    if dtype == torch.bfloat16:
+        _cast_other_weights(model, dtype)
+    object.__setattr__(model, _MARK, True)
+
+    if sample_input is not None:
+        with torch.no_grad(), torch.cpu.amp.autocast(enabled=dtype == torch.bfloat16):
+            out = _call(model, sample_input)  # also packs the weights for these shapes
+        if dtype == torch.float32 and isinstance(out, torch.Tensor) and isinstance(reference, torch.Tensor):
+            scale = max(reference.abs().max().item(), 1.0)
+            err = (out.float() - reference.float()).abs().max().item() / scale
+            if err > 1e-3:
+                raise RuntimeError(f"ipex.optimize: the optimized model differs from the original on sample_input "
+                                   f"(max relative error {err:.3g}); retry with conv_bn_folding=False / "
+                                   "linear_bn_folding=False")
+    if opts["graph_mode"]:
+        return _graph(model, sample_input, dtype)
+    return model
+
+
+def _fold_without_prepack(model, convs, linears):
+    """Folding with stock layers kept (weights_prepack=False): new weights, BN -> Identity."""
+    for parent, lname, bname in folding.find_pairs(model):
+        layer, bn = parent._modules[lname], parent._modules[bname]
+        is_linear = type(layer) is nn.Linear
+        if (is_linear and not linears) or (not is_linear and not convs):
+            continue
+        w, b = folding.fold(layer.weight.detach(), None if layer.bias is None else layer.bias.detach(),
+                            folding.FoldedBatchNorm(bn))
+        new = copy.copy(layer)
+        new._parameters = dict(layer._parameters)
+        new.weight = nn.Parameter(w.to(layer.weight.dtype), requires_grad=False)
+        new.bias = nn.Parameter(b.to(layer.weight.dtype), requires_grad=False)
+        parent._modules[lname] = new
+        parent._modules[bname] = nn.Identity()
