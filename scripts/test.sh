@@ -10,6 +10,16 @@ build=${IPEX_BUILD_DIR:-$root/build}
 echo "== GoogleTest (ctest)"
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
 
+# The torch-free code again under AddressSanitizer and UndefinedBehaviorSanitizer: cheap
+# (no torch headers), and it is where the launcher's memory handling lives.
+echo "== GoogleTest under ASan/UBSan (torch-free parts)"
+asan_build="${build}-asan"
+CCACHE_BASEDIR="$root" cmake -S "$root" -B "$asan_build" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    -DIPEX_WITH_TORCH=OFF -DIPEX_BUILD_BENCHMARKS=OFF -DIPEX_SANITIZE=ON >/dev/null
+cmake --build "$asan_build" -j "$(nproc)" >/dev/null
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest --test-dir "$asan_build" --output-on-failure -j "$(nproc)"
+
 echo "== pytest"
 export IPEX_BUILD_DIR="$build"
 cd "$root"
