@@ -47,7 +47,13 @@ dnnl::memory wrap(const dnnl::memory::desc& md, const at::Tensor& t) {
 }
 
 at::Tensor alloc_scratchpad(const dnnl::memory::desc& md) {
-  return at::empty({static_cast<int64_t>(md.get_size())}, at::TensorOptions().dtype(at::kByte));
+  // One grow-only buffer per thread: primitives run synchronously on the calling thread, and
+  // a fresh multi-megabyte allocation per call would page-fault on every run.
+  thread_local at::Tensor buf;
+  const auto need = static_cast<int64_t>(md.get_size());
+  if (!buf.defined() || buf.numel() < need)
+    buf = at::empty({std::max<int64_t>(need, 1)}, at::TensorOptions().dtype(at::kByte));
+  return buf;
 }
 
 c10::ScalarType compute_dtype(c10::ScalarType requested, const char* op) {

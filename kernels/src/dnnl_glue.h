@@ -19,7 +19,8 @@ dnnl::memory::data_type to_dnnl(c10::ScalarType t);
 // Descriptor with the tensor's sizes and strides (any PyTorch layout, no copy).
 dnnl::memory::desc md_of(const at::Tensor& t);
 dnnl::memory wrap(const dnnl::memory::desc& md, const at::Tensor& t);
-// Scratchpad buffer for a primitive built with scratchpad_mode::user.
+// Scratchpad for a primitive built with scratchpad_mode::user: the calling thread's reusable
+// buffer, valid until this thread's next kernel call.
 at::Tensor alloc_scratchpad(const dnnl::memory::desc& md);
 
 // float32 / bfloat16 compute type for a requested dtype; bfloat16 becomes float32 with a

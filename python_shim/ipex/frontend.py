@@ -12,6 +12,7 @@ from torch import nn
 from . import _kernels
 from .nn import folding
 from .nn.packed import PackedConv, PackedLinear, post_op_of
+from .nn.resnet_blocks import fuse_resnet_blocks
 from .nn.transformer import PackedTransformerEncoderLayer, can_pack
 
 __all__ = ["optimize"]
@@ -177,6 +178,7 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
     _replace(model, dtype, opts["weights_prepack"], opts["replace_dropout_with_identity"], folded)
     if opts["weights_prepack"]:
         _fuse_sequential_activations(model)
+        fuse_resnet_blocks(model)
     if dtype == torch.bfloat16:
         _cast_other_weights(model, dtype)
     object.__setattr__(model, _MARK, True)

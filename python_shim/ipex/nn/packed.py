@@ -176,6 +176,12 @@ class PackedConv(_Packed):
         name, args = self.post_op
         return ops().conv_run(x, self._ctx, name, args, other)
 
+    def run_fused(self, x, post_op, other=None, args=()):
+        """Runs with an explicit post-op chain (e.g. "badd+relu" with `other`)."""
+        if self._pad is not None:
+            x = F.pad(x, self._pad[0], mode=self._pad[1])
+        return ops().conv_run(x, self._ctx, post_op, list(args), other)
+
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"transposed={self.transposed}, post_op={self.post_op[0]}, dtype={self._dtype}, "
