@@ -1,0 +1,183 @@
+#!/usr/bin/python3
+"""ipex.optimize() vs stock PyTorch at its best, measured in one run.
+
+Every measurement runs in a fresh subprocess (OMP_NUM_THREADS=2, torch.set_num_threads(2)) so
+that OPENBLAS_NUM_THREADS takes effect before torch loads. Stock variants: eager, jit
+(trace + freeze + optimize_for_inference), bf16 weights, bf16 autocast (eager and jit), each
+with and without OPENBLAS_NUM_THREADS=1. The ratio is against the fastest stock variant of
+the same precision. Usage:
+  /usr/bin/python3 benchmarks/kernels/bench.py [--build-dir build-kn] [--only rn50_bs1,linear_768_3072]
+"""
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+WORKLOADS = ["linear_768_3072", "linear_3072_768", "rn50_bs1", "rn50_bs16", "bert_bs1", "bert_bs8"]
+STOCK_FP32 = ["eager", "jit"]
+STOCK_BF16 = ["bf16_weights", "autocast", "jit_autocast"]
+IPEX = ["ipex_fp32", "ipex_bf16"]
+SEQ, EMBED, HEADS, FFN, LAYERS = 128, 768, 12, 3072, 12
+
+
+# ---------------------------------------------------------------- worker side (one measurement)
+def build(workload):
+    import torch
+    torch.manual_seed(0)
+    if workload.startswith("linear"):
+        k, n = map(int, workload.split("_")[1:])
+        model = torch.nn.Sequential(torch.nn.Linear(k, n)).eval()
+        return model, torch.randn(128, k), 2.0 * 128 * k * n
+    if workload.startswith("rn50"):
+        import torchvision
+        bs = int(workload.split("bs")[1])
+        model = torchvision.models.resnet50().eval()
+        x = torch.randn(bs, 3, 224, 224)
+        return model, x, bs * conv_flops(model, x[:1])
+    bs = int(workload.split("bs")[1])
+    layer = torch.nn.TransformerEncoderLayer(EMBED, HEADS, FFN, batch_first=True)
+    model = torch.nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False).eval()
+    per_token = 2 * (4 * EMBED * EMBED + 2 * EMBED * FFN) + 2 * 2 * SEQ * EMBED
+    return model, torch.randn(bs, SEQ, EMBED), float(bs * SEQ * LAYERS * per_token)
+
+
+def conv_flops(model, x):
+    import torch
+    total = [0.0]
+
+    def hook(m, inp, out):
+        if isinstance(m, torch.nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups
+            total[0] += 2.0 * out.numel() * k
+        elif isinstance(m, torch.nn.Linear):
+            total[0] += 2.0 * out.numel() * m.in_features
+
+    hs = [m.register_forward_hook(hook) for m in model.modules()]
+    with torch.no_grad():
+        model(x)
+    for h in hs:
+        h.remove()
+    return total[0]
+
+
+def prepare(variant, model, x):
+    import torch
+    bf16 = torch.bfloat16
+    if variant == "eager":
+        return model, x, None
+    if variant == "jit":
+        with torch.no_grad():
+            m = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x, check_trace=False)))
+        return m, x, None
+    if variant == "bf16_weights":
+        return model.to(bf16), x.to(bf16), None
+    if variant == "autocast":
+        return model, x, bf16
+    if variant == "jit_autocast":
+        with torch.no_grad(), torch.cpu.amp.autocast():
+            m = torch.jit.freeze(torch.jit.trace(model, x, check_trace=False))
+        return m, x, bf16
+    import ipex.frontend
+    if variant == "ipex_fp32":
+        return ipex.frontend.optimize(model, sample_input=x[:1]), x, None
+    if variant == "ipex_bf16":
+        return ipex.frontend.optimize(model, dtype=bf16, sample_input=x[:1]), x, bf16
+    raise ValueError(variant)
+
+
+def worker(workload, variant, budget):
+    import torch
+    torch.set_num_threads(2)
+    model, x, flops = build(workload)
+    model, x, autocast = prepare(variant, model, x)
+    times = []
+    with torch.no_grad(), torch.cpu.amp.autocast(enabled=autocast is not None):
+        for _ in range(2):
+            model(x)
+        start = time.perf_counter()
+        while len(times) < 5 or (time.perf_counter() - start < budget and len(times) < 200):
+            t = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - t)
+    times.sort()
+    print(json.dumps({"ms": times[len(times) // 2] * 1e3, "min_ms": times[0] * 1e3, "flops": flops,
+                      "n": len(times)}))
+
+
+# ---------------------------------------------------------------- driver side
+def run_one(workload, variant, blas1, args):
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    if blas1:
+        env["OPENBLAS_NUM_THREADS"] = "1"
+    build_dir = pathlib.Path(args.build_dir).resolve()
+    if (build_dir / "python" / "ipex").is_dir():
+        env["PYTHONPATH"] = str(build_dir / "python")
+    else:
+        env["PYTHONPATH"] = str(REPO / "python_shim")
+        env["IPEX_RUNTIME_LIB"] = str(build_dir / "runtime" / "libipex_runtime.so")
+    cmd = [sys.executable, __file__, "--worker", workload, variant, "--budget", str(args.budget)]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        tail = (p.stderr.strip().splitlines() or ["?"])[-1]
+        return {"error": tail[:120]}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--worker", nargs=2)
+    ap.add_argument("--budget", type=float, default=2.0, help="seconds of timed runs per measurement")
+    ap.add_argument("--build-dir", default=str(REPO / "build-kn"))
+    ap.add_argument("--only", default=",".join(WORKLOADS))
+    ap.add_argument("--json", help="also write the raw results here")
+    args = ap.parse_args()
+    if args.worker:
+        return worker(*args.worker, args.budget)
+
+    load = os.getloadavg()[0]
+    print(f"# 2 threads, load average at start {load:.2f} (other jobs on this machine add noise)")
+    rows, raw = [], {}
+    for wl in args.only.split(","):
+        res = {}
+        for v in STOCK_FP32 + STOCK_BF16:
+            if v == "jit_autocast" and wl.startswith("linear"):
+                continue
+            for blas1 in (False, True):
+                if blas1 and wl.startswith("rn50") and v != "eager":
+                    continue  # conv models do not call BLAS: one OPENBLAS=1 variant as a check
+                res[f"{v}{'+blas1' if blas1 else ''}"] = run_one(wl, v, blas1, args)
+        for v in IPEX:
+            res[v] = run_one(wl, v, False, args)
+        raw[wl] = res
+        for prec, stock, mine in (("fp32", STOCK_FP32, "ipex_fp32"), ("bf16", STOCK_BF16, "ipex_bf16")):
+            cands = {k: r for k, r in res.items() if k.split("+")[0] in stock and "ms" in r}
+            if not cands:
+                continue
+            best_k = min(cands, key=lambda k: cands[k]["ms"])
+            best, ours = cands[best_k], res[mine]
+            gf = lambda r: r["flops"] / (r["ms"] * 1e-3) / 1e9
+            if "ms" in ours:
+                rows.append((wl, prec, best_k, best["ms"], gf(best), ours["ms"], gf(ours), best["ms"] / ours["ms"]))
+            else:
+                rows.append((wl, prec, best_k, best["ms"], gf(best), float("nan"), float("nan"), float("nan")))
+                print(f"# {wl} {mine} failed: {ours.get('error')}")
+        for k, r in res.items():
+            print(f"#   {wl:16s} {k:22s} " + (f"{r['ms']:9.2f} ms" if "ms" in r else r.get("error", "")))
+        sys.stdout.flush()
+
+    print(f"\n{'workload':16s} {'prec':4s} {'stock best':20s} {'ms':>8s} {'GF/s':>6s} | {'ipex ms':>8s} {'GF/s':>6s} "
+          f"{'ratio':>6s}")
+    for wl, prec, k, sm, sg, im, ig, ratio in rows:
+        print(f"{wl:16s} {prec:4s} {k:20s} {sm:8.2f} {sg:6.0f} | {im:8.2f} {ig:6.0f} {ratio:5.2f}x")
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(raw, indent=1))
+
+
+if __name__ == "__main__":
+    main()
