@@ -179,13 +179,19 @@ at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops, const c
     while (binary.dim() < out.dim()) binary = binary.unsqueeze(0);
     TORCH_CHECK(binary.dim() == out.dim(), op, ": operand of size ", shape_str(other->sizes()),
                 " cannot broadcast to the output size ", shape_str(out_shape));
-    bool full = true;
+    bool per_channel = true, scalar = true;
     for (int64_t i = 0; i < out.dim(); ++i) {
       TORCH_CHECK(binary.size(i) == out_shape[i] || binary.size(i) == 1, op, ": The size of tensor a (",
                   out_shape[i], ") must match the size of tensor b (", binary.size(i), ") at non-singleton dimension ", i);
-      full = full && binary.size(i) == out_shape[i];
+      scalar = scalar && binary.size(i) == 1;
+      per_channel = per_channel && (i == 1 || binary.size(i) == 1);
     }
-    binary = full ? binary.expand_as(out).contiguous(out.suggest_memory_format()) : binary.contiguous();
+    // oneDNN broadcasts a scalar or per-channel operand itself; any other shape is expanded
+    // to the full output (other partial broadcasts are not reliable in oneDNN 2.6).
+    if (scalar || per_channel)
+      binary = binary.contiguous();
+    else
+      binary = binary.expand_as(out).contiguous(out.suggest_memory_format());
     binary_md = md_of(binary);
   }
 
@@ -204,7 +210,7 @@ at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops, const c
       for (auto& d : dil) d -= 1;  // oneDNN counts dilation from 0
       dnnl::primitive_attr attr;
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      attr.set_post_ops(ops.to_dnnl(binary_md, to_dnnl(m.compute)));
+      attr.set_post_ops(ops.to_dnnl(binary_md));
       const auto& eng = cpu_engine();
       ConvEntry e;
       if (g.transposed) {

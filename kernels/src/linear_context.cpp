@@ -97,7 +97,7 @@ at::Tensor LinearContext::run(const at::Tensor& input, const PostOps& ops, const
       TORCH_CHECK(b.size(i) == out_shape[off + i] || b.size(i) == 1, op, ": The size of tensor a (",
                   out_shape[off + i], ") must match the size of tensor b (", b.size(i),
                   ") at non-singleton dimension ", off + i);
-    if (b.numel() == m.n)
+    if (b.numel() == m.n && b.size(-1) == m.n)
       binary = b.reshape({1, m.n}).contiguous();
     else if (b.numel() == 1)
       binary = b.reshape({1, 1}).contiguous();
@@ -118,7 +118,7 @@ at::Tensor LinearContext::run(const at::Tensor& input, const PostOps& ops, const
                                     : memory::desc();
       dnnl::primitive_attr attr;
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      attr.set_post_ops(ops.to_dnnl(binary_md, to_dnnl(m.compute)));
+      attr.set_post_ops(ops.to_dnnl(binary_md));
       dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, src_md, wmd_any, bias_md, dst_md);
       dnnl::inner_product_forward::primitive_desc pd(d, attr, cpu_engine());
       LinearEntry e;

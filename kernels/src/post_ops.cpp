@@ -111,12 +111,12 @@ bool PostOps::has_binary() const {
   return false;
 }
 
-dnnl::post_ops PostOps::to_dnnl(const dnnl::memory::desc& binary_md, dnnl::memory::data_type sum_dt) const {
+dnnl::post_ops PostOps::to_dnnl(const dnnl::memory::desc& binary_md) const {
   dnnl::post_ops po;
   for (const auto& s : steps_) {
     switch (s.kind) {
       case Kind::eltwise: po.append_eltwise(1.f, s.alg, s.alpha, s.beta); break;
-      case Kind::sum: po.append_sum(s.alpha, 0, sum_dt); break;
+      case Kind::sum: po.append_sum(s.alpha); break;  // accumulator has the dst type
       case Kind::binary_add:
       case Kind::binary_mul: po.append_binary(s.alg, binary_md); break;
     }

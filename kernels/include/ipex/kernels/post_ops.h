@@ -31,7 +31,7 @@ class PostOps {
   // Stable text form used in cache keys.
   const std::string& key() const { return key_; }
   // Builds the oneDNN post-op chain; `binary_md` describes the second tensor if any.
-  dnnl::post_ops to_dnnl(const dnnl::memory::desc& binary_md, dnnl::memory::data_type sum_dt) const;
+  dnnl::post_ops to_dnnl(const dnnl::memory::desc& binary_md) const;
 
  private:
   std::vector<PostOpStep> steps_;
