@@ -214,9 +214,13 @@ at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops, const c
       const auto& eng = cpu_engine();
       ConvEntry e;
       if (g.transposed) {
+        // PyTorch's output_padding extends the output on the right: oneDNN sees it as less
+        // right padding.
+        memory::dims pad_r = to_dims(g.padding_r);
+        for (size_t k = 0; k < pad_r.size(); ++k) pad_r[k] -= g.output_padding[k];
         dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
                                             src_md, wmd_any, bias_md, dst_md, to_dims(g.stride), dil,
-                                            to_dims(g.padding_l), to_dims(g.padding_r));
+                                            to_dims(g.padding_l), pad_r);
         dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng);
         e.prim = dnnl::deconvolution_forward(pd);
         e.scratch_md = pd.scratchpad_desc();

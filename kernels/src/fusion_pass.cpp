@@ -94,11 +94,10 @@ c10::optional<c10::IValue> make_context(Node* n, bool& is_conv) {
   g.groups = groups->toInt();
   if (outpad) g.output_padding = *outpad;
   if (g.transposed) {
-    // Same guard as the eager module: oneDNN cannot express a negative right padding.
+    // Same guard as ConvContext: oneDNN cannot express padding - output_padding + stride <= 0.
     for (size_t k = 0; k < g.padding_r.size(); ++k) {
       const int64_t op = k < g.output_padding.size() ? g.output_padding[k] : 0;
-      g.padding_r[k] -= op;
-      if (g.padding_r[k] + g.stride[std::min(k, g.stride.size() - 1)] <= 0) return c10::nullopt;
+      if (g.padding_r[k] - op + g.stride[std::min(k, g.stride.size() - 1)] <= 0) return c10::nullopt;
     }
   }
   is_conv = true;

@@ -160,8 +160,6 @@ class PackedConv(_Packed):
                 pr = [t - l for t, l in zip(tot, pl)]
         else:
             pl = pr = list(conv.padding)
-        if self.transposed:
-            pr = [p - op for p, op in zip(pr, self.output_padding)]
         self._geom = (list(conv.stride), list(pl), list(pr), list(conv.dilation), conv.groups,
                       list(self.output_padding))
         self._init_common(conv, dtype, bn)
