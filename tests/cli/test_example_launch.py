@@ -1,0 +1,23 @@
+"""The main job, for real: two instances of the bundled example on this machine."""
+import os
+import re
+import subprocess
+
+from conftest import REPO
+
+
+def test_two_instance_example_runs_on_separate_cpus(ipexrun, tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "LD_PRELOAD", "KMP_AFFINITY")}
+    r = subprocess.run([ipexrun, "--ninstances", "2", "--log-dir", str(tmp_path),
+                        str(REPO / "scripts" / "example_inference.py"), "--iterations", "2"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    lines = re.findall(r"instance (\d): CPUs (\S+), OMP_NUM_THREADS=(\d+), torch threads (\d+), "
+                       r".* checksum (\S+)", r.stdout)
+    assert sorted(line[0] for line in lines) == ["0", "1"], r.stdout
+    cpus = {line[0]: line[1] for line in lines}
+    assert cpus["0"] != cpus["1"]
+    assert all(line[2] == line[3] == "1" for line in lines)  # one CPU each on a 2-CPU machine
+    assert lines[0][4] == lines[1][4]  # same seed, same model: same result
+    assert len(list(tmp_path.iterdir())) >= 3  # one log per instance and one for ipexrun
