@@ -6,6 +6,14 @@ import subprocess
 from conftest import REPO
 
 
+def count_cpus(text):
+    n = 0
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        n += int(hi or lo) - int(lo) + 1
+    return n
+
+
 def test_two_instance_example_runs_on_separate_cpus(ipexrun, tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in ("OMP_NUM_THREADS", "LD_PRELOAD", "KMP_AFFINITY")}
@@ -18,6 +26,7 @@ def test_two_instance_example_runs_on_separate_cpus(ipexrun, tmp_path):
     assert sorted(line[0] for line in lines) == ["0", "1"], r.stdout
     cpus = {line[0]: line[1] for line in lines}
     assert cpus["0"] != cpus["1"]
-    assert all(line[2] == line[3] == "1" for line in lines)  # one CPU each on a 2-CPU machine
+    for line in lines:  # the team is as large as the instance's CPU set
+        assert int(line[2]) == int(line[3]) == count_cpus(line[1]), line
     assert lines[0][4] == lines[1][4]  # same seed, same model: same result
     assert len(list(tmp_path.iterdir())) >= 3  # one log per instance and one for ipexrun
