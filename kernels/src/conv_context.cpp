@@ -175,7 +175,7 @@ at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops, const c
   at::Tensor binary;
   memory::desc binary_md;
   if (ops.has_binary()) {
-    binary = other->to(m.compute);
+    binary = other->scalar_type() == c10::kFloat ? *other : other->to(m.compute);
     while (binary.dim() < out.dim()) binary = binary.unsqueeze(0);
     TORCH_CHECK(binary.dim() == out.dim(), op, ": operand of size ", shape_str(other->sizes()),
                 " cannot broadcast to the output size ", shape_str(out_shape));

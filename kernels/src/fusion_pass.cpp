@@ -201,8 +201,9 @@ int fuse_block(Block* block, Graph& graph) {
     Value* args_v = graph.insertConstant(args);
     Value* other_v = other ? other : graph.insertConstant(c10::IValue());
     // `other` must be defined before the fused node; it is, since it fed `last` or its input.
-    Node* fused = graph.create(Symbol::fromQualString(is_conv ? "ipex::conv_run" : "ipex::linear_run"),
-                               {n->input(0), ctx_v, spec_v, args_v, other_v});
+    std::vector<Value*> inputs{n->input(0), ctx_v, spec_v, args_v, other_v};
+    if (!is_conv) inputs.push_back(graph.insertConstant(c10::IValue()));  // out_dtype
+    Node* fused = graph.create(Symbol::fromQualString(is_conv ? "ipex::conv_run" : "ipex::linear_run"), inputs);
     fused->insertAfter(last);
     fused->output()->setType(c10::TensorType::get());
     fused->output()->copyMetadata(last->output());

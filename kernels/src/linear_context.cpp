@@ -60,7 +60,7 @@ c10::ScalarType LinearContext::dtype() const { return impl_->compute; }
 int64_t LinearContext::cached_primitives() const { return impl_->cache.size(); }
 
 at::Tensor LinearContext::run(const at::Tensor& input, const PostOps& ops, const c10::optional<at::Tensor>& other,
-                              bool in_place) const {
+                              bool in_place, c10::optional<c10::ScalarType> out_dtype) const {
   const auto& m = *impl_;
   const char* op = "ipex linear";
   TORCH_CHECK(input.dim() >= 1 && input.size(-1) == m.k, op, ": mat1 and mat2 shapes cannot be multiplied (",
@@ -76,12 +76,14 @@ at::Tensor LinearContext::run(const at::Tensor& input, const PostOps& ops, const
   std::vector<int64_t> out_shape = input.sizes().vec();
   out_shape.back() = m.n;
 
-  at::Tensor out = at::empty({rows, m.n}, x.options());
+  const c10::ScalarType dst_type = out_dtype.value_or(m.compute);
+  TORCH_CHECK(dst_type == c10::kFloat || dst_type == m.compute, op, ": out_dtype must be float32 or ", m.compute);
+  at::Tensor out = at::empty({rows, m.n}, x.options().dtype(dst_type));
   if (ops.has_sum()) {
     const at::Tensor& acc = *other;
     TORCH_CHECK(acc.sizes().vec() == out_shape, op, ": the tensor added in place has size ", shape_str(acc.sizes()),
                 " but the linear output has size ", shape_str(out_shape));
-    if (in_place && acc.scalar_type() == m.compute && acc.is_contiguous())
+    if (in_place && acc.scalar_type() == dst_type && acc.is_contiguous())
       out = acc.view({rows, m.n});
     else
       out.copy_(acc.reshape({rows, m.n}));
@@ -89,7 +91,8 @@ at::Tensor LinearContext::run(const at::Tensor& input, const PostOps& ops, const
   at::Tensor binary;
   memory::desc binary_md;
   if (ops.has_binary()) {
-    at::Tensor b = other->to(m.compute);
+    // The second operand may stay float32 (oneDNN reads it in either type).
+    at::Tensor b = other->scalar_type() == c10::kFloat ? *other : other->to(m.compute);
     TORCH_CHECK(b.dim() <= static_cast<int64_t>(out_shape.size()), op, ": operand of size ",
                 shape_str(b.sizes()), " cannot broadcast to the output size ", shape_str(out_shape));
     const int64_t off = static_cast<int64_t>(out_shape.size()) - b.dim();
@@ -109,7 +112,7 @@ at::Tensor LinearContext::run(const at::Tensor& input, const PostOps& ops, const
   const memory::desc src_md = md_of(x), dst_md = md_of(out);
   const int threads = omp_threads();
   std::ostringstream key;
-  key << rows << '|' << ops.key() << '|' << (binary.defined() ? dims_key(binary_md) : "") << "|t" << threads;
+  key << rows << '|' << static_cast<int>(dst_type) << '|' << ops.key() << '|' << (binary.defined() ? dims_key(binary_md) : "") << "|t" << threads;
 
   auto make = [&]() {
     try {
@@ -162,7 +165,7 @@ at::Tensor LinearContext::run(const at::Tensor& input, const PostOps& ops, const
     return *other;
   }
   at::Tensor y = out.view(out_shape);
-  const bool back_to_bf16 = m.requested == c10::kBFloat16 && input.scalar_type() == c10::kBFloat16 &&
+  const bool back_to_bf16 = !out_dtype && m.requested == c10::kBFloat16 && input.scalar_type() == c10::kBFloat16 &&
                             m.compute != c10::kBFloat16;
   return back_to_bf16 ? y.to(c10::kBFloat16) : y;
 }

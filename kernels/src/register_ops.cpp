@@ -3,6 +3,7 @@
 #include <torch/custom_class.h>
 #include <torch/library.h>
 
+#include "ipex/kernels/batch_matmul.h"
 #include "ipex/kernels/conv_context.h"
 #include "ipex/kernels/fusion_pass.h"
 #include "ipex/kernels/isa.h"
@@ -37,8 +38,9 @@ LinearPtr linear_prepack(const at::Tensor& weight, const c10::optional<at::Tenso
 }
 
 at::Tensor linear_run(const at::Tensor& x, const LinearPtr& ctx, const std::string& post_op,
-                      std::vector<double> args, const c10::optional<at::Tensor>& other) {
-  return ctx->run(x, PostOps::parse(post_op, args), other, /*in_place=*/false);
+                      std::vector<double> args, const c10::optional<at::Tensor>& other,
+                      c10::optional<c10::ScalarType> out_dtype) {
+  return ctx->run(x, PostOps::parse(post_op, args), other, /*in_place=*/false, out_dtype);
 }
 
 at::Tensor linear_run_(const at::Tensor& x, const LinearPtr& ctx, const std::string& post_op,
@@ -121,11 +123,12 @@ TORCH_LIBRARY(ipex, m) {
   m.def("linear_prepack(Tensor weight, Tensor? bias, ScalarType dtype) -> __torch__.torch.classes.ipex.LinearContext",
         linear_prepack);
   m.def("linear_run(Tensor x, __torch__.torch.classes.ipex.LinearContext ctx, str post_op=\"none\", "
-        "float[] args=[], Tensor? other=None) -> Tensor",
+        "float[] args=[], Tensor? other=None, ScalarType? out_dtype=None) -> Tensor",
         linear_run);
   m.def("linear_run_(Tensor x, __torch__.torch.classes.ipex.LinearContext ctx, str post_op, float[] args, "
         "Tensor(a!) accum) -> Tensor(a!)",
         linear_run_);
+  m.def("batch_matmul(Tensor a, Tensor b, float scale=1.0) -> Tensor", batch_matmul);
   m.def("bf16_supported() -> bool", []() { return bf16_supported(); });
   m.def("set_bf16_disabled(bool disabled) -> ()", [](bool d) { set_bf16_disabled(d); });
   m.def("set_jit_fusion(bool enabled) -> ()", [](bool e) { set_jit_fusion_enabled(e); });

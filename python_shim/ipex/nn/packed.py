@@ -201,8 +201,8 @@ class PackedLinear(_Packed):
         name, args = self.post_op
         return ops().linear_run(x, self._ctx, name, args, other)
 
-    def run(self, x, post_op="none", args=(), other=None):
-        return ops().linear_run(x, self._ctx, post_op, list(args), other)
+    def run(self, x, post_op="none", args=(), other=None, out_dtype=None):
+        return ops().linear_run(x, self._ctx, post_op, list(args), other, out_dtype)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, post_op={self.post_op[0]}, "

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .._kernels import ops
 from .packed import PackedLinear
 
 
@@ -83,11 +84,12 @@ class _SelfAttention(nn.Module):
         else:
             s, b, _ = qkv.shape
             q, k, v = qkv.view(s, b, 3, self.num_heads, self.head_dim).permute(2, 1, 3, 0, 4)
-        scores = torch.matmul(q, k.transpose(-1, -2))
+        # oneDNN batched matmuls read q, k^T and v as strided views of the QKV output.
+        scores = ops().batch_matmul(q, k.transpose(-1, -2))
         if mask is not None:
-            scores = scores + mask.to(scores.dtype)
+            scores += mask.to(scores.dtype)
         probs = torch.softmax(scores, dim=-1)
-        ctx = torch.matmul(probs, v)  # (b, h, s, d)
+        ctx = ops().batch_matmul(probs, v)  # (b, h, s, d)
         if self.batch_first:
             return ctx.transpose(1, 2).reshape(b, s, self.embed_dim)
         return ctx.permute(2, 0, 1, 3).reshape(s, b, self.embed_dim)
@@ -121,9 +123,7 @@ class PackedTransformerEncoderLayer(nn.Module):
         self.batch_first = layer.self_attn.batch_first
 
     def _norm(self, norm, x):
-        w = None if norm.weight is None else norm.weight.to(x.dtype)
-        b = None if norm.bias is None else norm.bias.to(x.dtype)
-        return F.layer_norm(x, norm.normalized_shape, w, b, norm.eps)
+        return F.layer_norm(x.float(), norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         x = src
@@ -134,10 +134,13 @@ class PackedTransformerEncoderLayer(nn.Module):
         mask = _additive_mask(src_mask, src_key_padding_mask, batch, self.self_attn.num_heads, seq,
                               torch.float32)
         attn, ff1, ff2 = self.self_attn, self.linear1, self.linear2
+        # The residual stream and layer norms stay float32 (bf16 layers write float32 there):
+        # more accurate, and PyTorch's float32 layer norm is much faster than its bf16 one.
+        rs = torch.float32
         if self.norm_first:
             h = self._norm(self.norm1, x)
-            x = attn.out_proj.run(attn.attend(h, mask), "badd", (), x)
+            x = attn.out_proj.run(attn.attend(h, mask), "badd", (), x, rs)
             h = self._norm(self.norm2, x)
-            return ff2.run(ff1(h), "badd", (), x)
-        x = self._norm(self.norm1, attn.out_proj.run(attn.attend(x, mask), "badd", (), x))
-        return self._norm(self.norm2, ff2.run(ff1(x), "badd", (), x))
+            return ff2.run(ff1(h), "badd", (), x, rs)
+        x = self._norm(self.norm1, attn.out_proj.run(attn.attend(x, mask), "badd", (), x, rs))
+        return self._norm(self.norm2, ff2.run(ff1(x), "badd", (), x, rs))

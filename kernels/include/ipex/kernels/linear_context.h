@@ -18,8 +18,10 @@ class LinearContext : public torch::CustomClassHolder {
   ~LinearContext() override;
 
   // y = post_ops(x W^T + b) over the last dimension of x; `other` as for ConvContext::run.
+  // `out_dtype` may ask for a float32 result from a bfloat16 layer (e.g. a residual stream
+  // kept in float32); by default the result has the compute type.
   at::Tensor run(const at::Tensor& x, const PostOps& ops, const c10::optional<at::Tensor>& other,
-                 bool in_place) const;
+                 bool in_place, c10::optional<c10::ScalarType> out_dtype = c10::nullopt) const;
 
   at::Tensor weight() const;
   c10::optional<at::Tensor> bias() const;
