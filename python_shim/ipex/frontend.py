@@ -84,16 +84,13 @@ def _replace(model, dtype, prepack, dropout, folded):
                 continue
             if dropout and type(child) in _DROPOUTS:
                 parent._modules[name] = nn.Identity()
-            elif prepack and type(child) in _CONVS:
-                bn, bname = folded.get(id(child), (None, None))
-                packed = PackedConv(child, dtype, bn=bn)
-                packed._name, packed._bn_name = name, bname
+            elif prepack and (type(child) in _CONVS or type(child) is nn.Linear):
+                bn, _ = folded.get(id(child), (None, None))
+                cls = PackedLinear if type(child) is nn.Linear else PackedConv
+                packed = cls(child, dtype, bn=bn)
                 parent._modules[name] = packed
-            elif prepack and type(child) is nn.Linear:
-                bn, bname = folded.get(id(child), (None, None))
-                packed = PackedLinear(child, dtype, bn=bn)
-                packed._name, packed._bn_name = name, bname
-                parent._modules[name] = packed
+                if bn is not None:
+                    bn.attach(packed, parent)
             elif prepack and type(child) is nn.TransformerEncoderLayer and can_pack(child):
                 parent._modules[name] = PackedTransformerEncoderLayer(child, dtype)
     if prepack and type(model) in _CONVS + (nn.Linear,):

@@ -35,6 +35,26 @@ class FoldedBatchNorm(nn.Module):
     def forward(self, x):
         return x
 
+    def attach(self, producer, parent):
+        """Remembers the layer folded into (unregistered) and whether load_state_dict reaches
+        us after it (siblings are loaded in registration order)."""
+        object.__setattr__(self, "_producer", producer)
+        names = list(parent._modules.keys())
+        me = next(n for n, m in parent._modules.items() if m is self)
+        them = next(n for n, m in parent._modules.items() if m is producer)
+        self._after = names.index(me) > names.index(them)
+        self.pending = None
+
+    def loads_after(self, producer):
+        return getattr(self, "_after", False) and self.__dict__.get("_producer") is producer
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        if getattr(self, "pending", None) is not None:
+            w, b = self.pending
+            self.pending = None
+            self.__dict__["_producer"]._repack(w, b)
+
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         for name, buf in self._buffers.items():
             if name in ("weight", "bias") and not self._affine:

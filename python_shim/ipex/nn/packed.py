@@ -52,10 +52,8 @@ class _Packed(nn.Module):
         self._dtype = dtype
         self._had_bias = layer.bias is not None
         # FoldedBatchNorm registered on the parent (kept out of our own children so that the
-        # state dict keys stay the original ones), and the sibling names used to find it.
+        # state dict keys stay the original ones).
         object.__setattr__(self, "_bn", bn)
-        self._name = None
-        self._bn_name = None
         self._row_scale = row_scale  # per-output scale folded in (attention's 1/sqrt(d))
         self.post_op = ("none", [])
         w = layer.weight.detach()
@@ -124,14 +122,14 @@ class _Packed(nn.Module):
                               f"the shape in current model is {tuple(w_now.shape)}.")
             return
         b = vals.get("bias")
-        if self._bn is not None and self._bn_name is not None:
-            # The folded batch norm sits next to us: load its new state before refolding.
-            parent = prefix[: len(prefix) - len(self._name) - 1] if self._name else prefix
-            bn_prefix = parent + self._bn_name + "."
-            for name in list(self._bn._buffers):
-                if bn_prefix + name in state_dict:
-                    self._bn._buffers[name].copy_(state_dict[bn_prefix + name])
-        self._repack(w.float() if self._bn is not None else w, None if b is None else b.detach())
+        w = w.float() if self._bn is not None else w
+        b = None if b is None else b.detach()
+        if self._bn is not None and self._bn.loads_after(self):
+            # load_state_dict visits children in order and hands each only its own keys:
+            # the folded batch norm refolds once its new statistics are in.
+            self._bn.pending = (w, b)
+        else:
+            self._repack(w, b)
 
 
 class PackedConv(_Packed):

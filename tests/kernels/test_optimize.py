@@ -1,0 +1,216 @@
+"""ipex.optimize(): folding, prepacking, state dicts, memory and misuse."""
+import copy
+import gc
+import weakref
+
+import pytest
+import torch
+from torch import nn
+
+from util import BF16_TOL, rel_err
+
+OPT_TOL = 1e-4  # folding changes the rounding of weights: a little above the kernel tolerance
+
+
+def optimize(*a, **k):
+    from ipex.frontend import optimize as opt
+    return opt(*a, **k)
+
+
+def _randomize_bn(model):
+    g = torch.Generator().manual_seed(3)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
+    return model
+
+
+class CustomMethod(nn.Module):
+    """Called through .inference(), with control flow an FX trace of forward would trip on."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.head = nn.Sequential(nn.Linear(8, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 2))
+
+    def forward(self, x):
+        raise NotImplementedError("use inference()")
+
+    def inference(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        if y.dim() == 4 and y.shape[-1] > 1:
+            y = self.bn2(self.conv2(y)) + y
+        return self.head(y.mean((2, 3)))
+
+
+def _model():
+    torch.manual_seed(0)
+    return _randomize_bn(CustomMethod()).eval()
+
+
+def test_custom_method_gets_conv_bn_folded():
+    from ipex.nn import FoldedBatchNorm, PackedConv, PackedLinear
+    model = _model()
+    x = torch.randn(3, 3, 9, 7)
+    with torch.no_grad():
+        ref = model.inference(x)
+    opt = optimize(model)
+    assert isinstance(opt.conv1, PackedConv) and opt.conv1._bn is not None
+    assert isinstance(opt.bn1, FoldedBatchNorm) and isinstance(opt.bn2, FoldedBatchNorm)
+    assert isinstance(opt.head[0], PackedLinear) and opt.head[0]._bn is not None
+    assert opt.head[0].post_op[0] == "relu" and isinstance(opt.head[3], nn.Identity)
+    with torch.no_grad():
+        assert rel_err(opt.inference(x), ref) <= OPT_TOL
+        assert rel_err(opt.inference(x.contiguous(memory_format=torch.channels_last)), ref) <= OPT_TOL
+    # the original is untouched (inplace=False)
+    assert type(model.conv1) is nn.Conv2d and type(model.bn1) is nn.BatchNorm2d
+
+
+def test_public_parameters_keep_shapes_and_state_dict_round_trip():
+    model = _model()
+    opt = optimize(model)
+    assert opt.conv1.weight.shape == model.conv1.weight.shape and opt.conv1.bias is None
+    assert opt.head[0].weight.shape == model.head[0].weight.shape
+    sd = opt.state_dict()
+    assert list(sd.keys()) == list(model.state_dict().keys())
+    for k, v in model.state_dict().items():
+        assert sd[k].shape == v.shape and rel_err(sd[k], v) <= 1e-5, k
+    # optimized -> a fresh original
+    fresh = CustomMethod().eval()
+    fresh.load_state_dict(sd)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert rel_err(fresh.inference(x), model.inference(x)) <= OPT_TOL
+    # different weights from an original -> the optimized model (repacks and refolds)
+    other = _randomize_bn(CustomMethod()).eval()
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(1.5)
+    opt.load_state_dict(other.state_dict())
+    with torch.no_grad():
+        assert rel_err(opt.inference(x), other.inference(x)) <= OPT_TOL
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        bad = dict(other.state_dict())
+        bad["conv2.weight"] = torch.randn(8, 8, 5, 5)
+        opt.load_state_dict(bad)
+
+
+def test_optimize_twice_is_an_error():
+    opt = optimize(_model())
+    with pytest.raises(RuntimeError, match="already applied"):
+        optimize(opt)
+    model = _model()
+    optimize(model, inplace=True)
+    with pytest.raises(RuntimeError, match="already applied"):
+        optimize(model)
+
+
+def test_inplace_keeps_no_second_copy_of_the_weights():
+    model = _model()
+    refs = [weakref.ref(model.conv2.weight), weakref.ref(model.head[0].weight)]
+    x = torch.randn(1, 3, 8, 8)
+    optimize(model, inplace=True, sample_input=None)
+    with torch.no_grad():
+        model.inference(x)  # packs; the plain source copy is released
+    gc.collect()
+    assert all(r() is None for r in refs), "the original weight tensors must be freed"
+
+
+def test_copy_shares_weights_until_packed():
+    model = _model()
+    before = model.conv2.weight.data_ptr()
+    opt = optimize(model)
+    assert model.conv2.weight.data_ptr() == before and opt is not model
+
+
+def test_levels_and_flags():
+    model = _model()
+    o0 = optimize(model, level="O0")
+    assert type(o0.conv1) is nn.Conv2d and type(o0.head[3]) is nn.Dropout
+    nofold = optimize(model, conv_bn_folding=False, linear_bn_folding=False)
+    assert type(nofold.bn1) is nn.BatchNorm2d and nofold.conv1._bn is None
+    fold_only = optimize(model, weights_prepack=False)
+    assert type(fold_only.conv1) is nn.Conv2d and isinstance(fold_only.bn1, nn.Identity)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        ref = model.inference(x)
+        for m in (o0, nofold, fold_only):
+            assert rel_err(m.inference(x), ref) <= OPT_TOL
+    with pytest.raises(RuntimeError, match="inference only"):
+        optimize(CustomMethod().train())
+    with pytest.raises(ValueError, match="level"):
+        optimize(model, level="O3")
+
+
+def test_sample_input_check_catches_a_wrong_name_pairing():
+    class Tricky(nn.Module):  # conv1/bn1 by name, but bn1 does not follow conv1
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(4, 4, 1)
+            self.bn1 = nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return self.conv1(x) + self.bn1(x)
+
+    model = _randomize_bn(Tricky()).eval()
+    with pytest.raises(RuntimeError, match="differs from the original"):
+        optimize(model, sample_input=torch.randn(1, 4, 5, 5))
+    good = optimize(model, conv_bn_folding=False, sample_input=torch.randn(1, 4, 5, 5))
+    x = torch.randn(2, 4, 5, 5)
+    with torch.no_grad():
+        assert rel_err(good(x), model(x)) <= OPT_TOL
+
+
+def test_bf16_model():
+    from ipex._kernels import bf16_supported
+    model = _model()
+    x = torch.randn(2, 3, 8, 8)
+    opt = optimize(model, dtype=torch.bfloat16)
+    with torch.no_grad(), torch.cpu.amp.autocast():
+        out = opt.inference(x)
+    with torch.no_grad():
+        ref = model.inference(x)
+    assert out.dtype == (torch.bfloat16 if bf16_supported() else torch.float32)
+    assert rel_err(out, ref) <= BF16_TOL * 2  # two bf16 layers plus the head, in sequence
+
+
+@pytest.mark.parametrize("batch_first,norm_first,act", [(True, False, "relu"), (False, True, "gelu")])
+def test_transformer_encoder(batch_first, norm_first, act):
+    from ipex.nn import PackedTransformerEncoderLayer
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=batch_first, norm_first=norm_first, activation=act)
+    model = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    x = torch.randn(3, 7, 32) if batch_first else torch.randn(7, 3, 32)
+    pad = torch.zeros(3, 7, dtype=torch.bool)
+    pad[1, 5:] = True
+    causal = torch.triu(torch.full((7, 7), float("-inf")), 1)
+    opt = optimize(model)
+    assert isinstance(opt.layers[0], PackedTransformerEncoderLayer)
+    with torch.no_grad():
+        for kw in ({}, {"src_key_padding_mask": pad}, {"mask": causal}):
+            assert rel_err(opt(x, **kw), model(x, **kw)) <= OPT_TOL, kw
+    assert list(opt.state_dict().keys()) == list(model.state_dict().keys())
+    fresh = nn.TransformerEncoder(copy.deepcopy(layer), 2, enable_nested_tensor=False).eval()
+    fresh.load_state_dict(opt.state_dict())
+    with torch.no_grad():
+        assert rel_err(fresh(x), model(x)) <= OPT_TOL
+
+
+def test_resnet_blocks_fused():
+    torchvision = pytest.importorskip("torchvision")
+    model = _randomize_bn(torchvision.models.resnet18(num_classes=10)).eval()
+    x = torch.randn(1, 3, 64, 64)
+    opt = optimize(model, sample_input=x)
+    assert "forward" in opt.layer1[0].__dict__  # the block runs the fused forward
+    assert opt.layer2[0].conv1.post_op[0] == "relu"
+    with torch.no_grad():
+        assert rel_err(opt(x), model(x)) <= OPT_TOL
+        x3 = torch.randn(3, 3, 48, 40)
+        assert rel_err(opt(x3), model(x3)) <= OPT_TOL
