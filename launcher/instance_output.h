@@ -1,0 +1,44 @@
+// What an instance prints, cut into lines: to the launcher's terminal with an "[index] "
+// prefix (stdout to stdout, stderr to stderr) and, unprefixed, to the instance's log file.
+// Only whole lines are passed on, so two instances never mix within a line.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace ipex::launcher {
+
+enum class OutputStream { kStdout = 0, kStderr = 1 };
+
+class InstanceOutput {
+public:
+    // log_fd < 0: no log file. The terminal descriptors are parameters for tests.
+    InstanceOutput(int index, int log_fd, int terminal_stdout = 1, int terminal_stderr = 2);
+
+    // Bytes read from the instance; complete lines are written out at once.
+    void add(OutputStream stream, const char* data, std::size_t size);
+
+    // The stream ended: a last line without a newline is written with one.
+    void finish(OutputStream stream);
+
+    // errno of the first failed write to the log file, 0 if none failed.
+    int log_error() const { return log_error_; }
+
+    // A line longer than this is passed on in pieces of this size.
+    static constexpr std::size_t kMaxLine = 64 * 1024;
+
+private:
+    void emit(OutputStream stream, const std::string& lines);
+
+    std::string prefix_;
+    int log_fd_;
+    int terminal_[2];
+    std::string partial_[2];
+    int log_error_ = 0;
+};
+
+// Writes the whole buffer, retrying after EINTR and short writes; returns false with errno
+// set when the descriptor refuses (a closed pipe, a full disk).
+bool write_fully(int fd, const char* data, std::size_t size);
+
+}  // namespace ipex::launcher

@@ -1,0 +1,116 @@
+#include "log_files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+
+#include "ipex/affinity/cpu_list.h"
+
+namespace ipex::launcher {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what, const std::string& path, int error) {
+    throw std::runtime_error("cannot " + what + " '" + path + "': " + std::strerror(error));
+}
+
+// mkdir -p: every missing component is created; an existing directory is fine.
+void make_directories(const std::string& dir) {
+    for (std::size_t pos = 1; pos <= dir.size(); ++pos) {
+        if (pos != dir.size() && dir[pos] != '/') continue;
+        const std::string part = dir.substr(0, pos);
+        if (mkdir(part.c_str(), 0777) == 0 || errno == EEXIST) continue;
+        fail("create the log directory", part, errno);
+    }
+    struct stat st {};
+    if (stat(dir.c_str(), &st) != 0) fail("use the log directory", dir, errno);
+    if (!S_ISDIR(st.st_mode)) fail("use the log directory", dir, ENOTDIR);
+}
+
+std::string local_timestamp() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm {};
+    localtime_r(&now, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y%m%d%H%M%S", &tm);
+    return text;
+}
+
+// Exclusive creation: EEXIST is the caller's signal to choose another stem.
+int create_exclusive(const std::string& path) {
+    return open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+}
+
+}  // namespace
+
+RunLogFiles::RunLogFiles(RunLogFiles&& other) noexcept { *this = std::move(other); }
+
+RunLogFiles& RunLogFiles::operator=(RunLogFiles&& other) noexcept {
+    if (this != &other) {
+        for (int fd : instance_fds) close(fd);
+        stem = std::move(other.stem);
+        launcher_path = std::move(other.launcher_path);
+        instance_paths = std::move(other.instance_paths);
+        instance_fds = std::move(other.instance_fds);
+        other.instance_fds.clear();
+    }
+    return *this;
+}
+
+RunLogFiles::~RunLogFiles() {
+    for (int fd : instance_fds) close(fd);
+}
+
+std::string instance_log_name(const InstanceLaunch& instance) {
+    std::string cpus = affinity::format_id_list(instance.cpus);
+    std::replace(cpus.begin(), cpus.end(), ',', '_');
+    return "instance_" + std::to_string(instance.index) + "_cpus_" + cpus;
+}
+
+RunLogFiles create_run_log_files(const std::string& dir, const std::string& prefix,
+                                 const LaunchPlan& plan) {
+    if (dir.empty()) throw std::runtime_error("the log directory name is empty");
+    make_directories(dir);
+    std::string base = dir;
+    if (base.back() != '/') base += '/';
+    base += prefix + "_" + local_timestamp();
+
+    // The launcher file claims the stem: whoever creates it first owns every name under it.
+    // An instance file that exists anyway (a stray file) makes us move to the next stem.
+    for (int attempt = 1; attempt < 10000; ++attempt) {
+        RunLogFiles files;
+        files.stem = attempt == 1 ? base : base + "-" + std::to_string(attempt);
+        files.launcher_path = files.stem + "_launcher.log";
+        const int launcher_fd = create_exclusive(files.launcher_path);
+        if (launcher_fd < 0) {
+            if (errno == EEXIST) continue;
+            fail("create the log file", files.launcher_path, errno);
+        }
+        close(launcher_fd);
+
+        bool taken = false;
+        for (const auto& instance : plan.instances) {
+            const std::string path = files.stem + "_" + instance_log_name(instance) + ".log";
+            const int fd = create_exclusive(path);
+            if (fd < 0) {
+                if (errno != EEXIST) fail("create the log file", path, errno);
+                taken = true;
+                break;
+            }
+            files.instance_paths.push_back(path);
+            files.instance_fds.push_back(fd);
+        }
+        if (!taken) return files;
+        unlink(files.launcher_path.c_str());  // give back what this attempt created
+        for (const auto& path : files.instance_paths) unlink(path.c_str());
+    }
+    fail("find a free log file name in", dir, EEXIST);
+}
+
+}  // namespace ipex::launcher

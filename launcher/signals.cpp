@@ -1,0 +1,137 @@
+#include "signals.h"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+namespace ipex::launcher {
+
+namespace {
+
+const int kWatchedSignals[5] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE};
+
+int g_write_fd = -1;  // the handler's only state
+
+void on_signal(int sig) {
+    const int saved_errno = errno;
+    const unsigned char byte = static_cast<unsigned char>(sig);
+    // The pipe is non-blocking: when it is full, enough wake-ups are already pending,
+    // except that the signal number is lost; SIGCHLD is re-derived from waitpid anyway.
+    ssize_t ignored = write(g_write_fd, &byte, 1);
+    (void)ignored;
+    errno = saved_errno;
+}
+
+}  // namespace
+
+SignalWatch::SignalWatch() {
+    if (g_write_fd != -1) throw std::logic_error("SignalWatch: only one may exist at a time");
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
+        throw std::runtime_error(std::string("cannot create a pipe: ") + std::strerror(errno));
+    read_fd_ = fds[0];
+    write_fd_ = fds[1];
+    g_write_fd = write_fd_;
+
+    for (int i = 0; i < 5; ++i) {
+        sigaction(kWatchedSignals[i], nullptr, &saved_[i]);
+        const bool forwardable = kWatchedSignals[i] != SIGCHLD && kWatchedSignals[i] != SIGPIPE;
+        if (forwardable && saved_[i].sa_handler == SIG_IGN) continue;
+        struct sigaction action {};
+        sigemptyset(&action.sa_mask);
+        if (kWatchedSignals[i] == SIGPIPE) {
+            action.sa_handler = SIG_IGN;
+        } else {
+            action.sa_handler = on_signal;
+            action.sa_flags = SA_RESTART | (kWatchedSignals[i] == SIGCHLD ? SA_NOCLDSTOP : 0);
+        }
+        sigaction(kWatchedSignals[i], &action, nullptr);
+    }
+    // A launcher started with these signals blocked would never hear them.
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : kWatchedSignals) sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+SignalWatch::~SignalWatch() {
+    for (int i = 0; i < 5; ++i) sigaction(kWatchedSignals[i], &saved_[i], nullptr);
+    g_write_fd = -1;
+    close(read_fd_);
+    close(write_fd_);
+}
+
+std::vector<int> SignalWatch::take() {
+    std::vector<int> signals;
+    unsigned char buffer[64];
+    for (;;) {
+        const ssize_t n = read(read_fd_, buffer, sizeof buffer);
+        if (n > 0) {
+            signals.insert(signals.end(), buffer, buffer + n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        break;  // EAGAIN: drained
+    }
+    return signals;
+}
+
+void SignalWatch::restore_in_child() const {
+    // Ignored stays ignored (exec keeps SIG_IGN); anything else becomes the default, which
+    // is what exec would make of a handler, but already now, before signals are unblocked.
+    for (int i = 0; i < 5; ++i) {
+        struct sigaction action {};
+        sigemptyset(&action.sa_mask);
+        action.sa_handler = saved_[i].sa_handler == SIG_IGN ? SIG_IGN : SIG_DFL;
+        sigaction(kWatchedSignals[i], &action, nullptr);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+void signal_group(pid_t group, int sig) {
+    if (group > 0) kill(-group, sig);
+}
+
+OrphanAdoption::OrphanAdoption() {
+    prctl(PR_GET_CHILD_SUBREAPER, &previous_);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+OrphanAdoption::~OrphanAdoption() { prctl(PR_SET_CHILD_SUBREAPER, previous_); }
+
+int kill_adopted_children() {
+    // Needs CONFIG_PROC_CHILDREN (every distribution kernel has it); the launcher is single-
+    // threaded, so its main thread's list is complete.
+    const std::string path = "/proc/self/task/" + std::to_string(getpid()) + "/children";
+    std::set<pid_t> handled;
+    for (;;) {
+        std::ifstream file(path);
+        std::vector<pid_t> children;
+        for (pid_t pid; file >> pid;)
+            if (handled.insert(pid).second) children.push_back(pid);
+        // Killing a child can hand us its own children; stop when nothing new shows up.
+        if (children.empty()) return static_cast<int>(handled.size());
+        for (pid_t pid : children) {
+            if (kill(pid, SIGKILL) != 0) continue;  // not ours to kill (EPERM): do not wait
+            while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+            }
+        }
+    }
+}
+
+std::string signal_name(int sig) {
+    if (const char* abbrev = sigabbrev_np(sig)) return std::string("SIG") + abbrev;
+    return "signal " + std::to_string(sig);
+}
+
+}  // namespace ipex::launcher

@@ -1,0 +1,423 @@
+#include "supervisor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "ipex/affinity/cpu_list.h"
+#include "instance_output.h"
+#include "log_files.h"
+#include "signals.h"
+#include "spawner.h"
+
+namespace ipex::launcher {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long output is still collected once every instance has ended; only helpers that left
+// the instance's process group can hold a pipe open that long.
+constexpr std::chrono::milliseconds kDrainTime{500};
+
+struct Instance {
+    const InstanceLaunch* plan = nullptr;
+    pid_t pid = -1;
+    int fds[2] = {-1, -1};  // stdout, stderr read ends; -1 once closed
+    std::unique_ptr<InstanceOutput> output;
+    Clock::time_point started, ended;
+    bool running = false;
+    std::string status = "not started";
+    std::optional<int> code;  // exit code as the launcher reports it (128 + signal)
+};
+
+// The launcher's own messages: the caller's default logger (stderr) plus, with a log
+// directory, the launcher's file. `file_only` writes the plan details to the file alone.
+struct LauncherLog {
+    std::shared_ptr<spdlog::logger> log;
+    std::shared_ptr<spdlog::logger> file_only;
+};
+
+LauncherLog make_launcher_log(const std::string& file_path) {
+    LauncherLog result;
+    auto base = spdlog::default_logger();
+    std::vector<spdlog::sink_ptr> sinks;
+    if (base) sinks = base->sinks();
+    if (!file_path.empty()) {
+        auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file_path);
+        file->set_formatter(
+            std::make_unique<spdlog::pattern_formatter>("[%Y-%m-%d %H:%M:%S.%e] %l: %v"));
+        sinks.push_back(file);
+        result.file_only = std::make_shared<spdlog::logger>("ipexrun-file", file);
+        result.file_only->flush_on(spdlog::level::trace);
+    }
+    result.log = std::make_shared<spdlog::logger>("ipexrun", sinks.begin(), sinks.end());
+    if (base) result.log->set_level(base->level());
+    result.log->flush_on(spdlog::level::info);
+    return result;
+}
+
+// For reading a command line in the log: quoted only where a shell would need it.
+std::string shell_quote(const std::string& arg) {
+    if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                              "0123456789@%+=:,./_-") == std::string::npos)
+        return arg;
+    std::string quoted = "'";
+    for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
+
+std::string nodes_text(const InstanceLaunch& instance, BindMethod bind, MemoryPolicy memory) {
+    if (instance.memory_nodes.empty()) return "-";
+    std::string text = affinity::format_id_list(instance.memory_nodes);
+    if (bind == BindMethod::kDirect && memory == MemoryPolicy::kPreferred)
+        return std::to_string(instance.memory_nodes.front()) + " (preferred)";
+    if (bind == BindMethod::kDirect && memory == MemoryPolicy::kNone) return text + " (not bound)";
+    if (bind == BindMethod::kTaskset || bind == BindMethod::kNone) return text + " (not bound)";
+    return text;
+}
+
+std::string wall_time_text(Clock::duration elapsed) {
+    const double seconds = std::chrono::duration<double>(elapsed).count();
+    char text[32];
+    if (seconds < 60) {
+        std::snprintf(text, sizeof text, "%.2f s", seconds);
+    } else {
+        const long total = static_cast<long>(seconds);
+        if (total >= 3600)
+            std::snprintf(text, sizeof text, "%ldh%02ldm%02lds", total / 3600, total / 60 % 60,
+                          total % 60);
+        else
+            std::snprintf(text, sizeof text, "%ldm%02lds", total / 60, total % 60);
+    }
+    return text;
+}
+
+std::string summary_table(const std::vector<Instance>& instances, BindMethod bind,
+                          MemoryPolicy memory, int first_failed) {
+    std::vector<std::vector<std::string>> rows = {
+        {"instance", "CPUs", "nodes", "status", "wall time"}};
+    for (std::size_t i = 0; i < instances.size(); ++i) {
+        const Instance& in = instances[i];
+        std::string status = in.status;
+        if (static_cast<int>(i) == first_failed) status += " (first failure)";
+        rows.push_back({std::to_string(in.plan->index), affinity::format_id_list(in.plan->cpus),
+                        nodes_text(*in.plan, bind, memory), status,
+                        in.pid > 0 ? wall_time_text(in.ended - in.started) : "-"});
+    }
+    std::vector<std::size_t> widths(rows[0].size(), 0);
+    for (const auto& row : rows)
+        for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+    std::string table = "ipexrun: summary\n";
+    for (const auto& row : rows) {
+        std::string line = " ";
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            line += " " + row[c];
+            if (c + 1 < row.size()) line += std::string(widths[c] - row[c].size() + 1, ' ');
+        }
+        table += line + "\n";
+    }
+    return table;
+}
+
+// A launcher started with a closed stdin/stdout/stderr would hand those numbers to pipes
+// and log files, and a child's dup2 onto them would then go wrong.
+void ensure_standard_fds() {
+    for (int fd = 0; fd <= 2; ++fd)
+        if (fcntl(fd, F_GETFD) < 0) open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+}
+
+class Supervision {
+public:
+    Supervision(const LaunchPlan& plan, const SupervisorOptions& options, LauncherLog log,
+                MemoryPolicy memory, const RunLogFiles* files)
+        : plan_(plan), options_(options), log_(std::move(log)), memory_(memory), files_(files) {}
+
+    int run();
+
+private:
+    void start_all();
+    void stop_others(int sig);
+    void on_launcher_signal(int sig);
+    void read_output(Instance& in, int stream);
+    void reap();
+    void finished(Instance& in, int wait_status);
+    bool all_ended() const;
+    bool all_output_closed() const;
+    int poll_timeout() const;
+
+    const LaunchPlan& plan_;
+    const SupervisorOptions& options_;
+    LauncherLog log_;
+    MemoryPolicy memory_;
+    const RunLogFiles* files_;
+    SignalWatch signals_;
+    OrphanAdoption adoption_;
+    std::vector<Instance> instances_;
+    int first_failed_ = -1;       // index into instances_
+    int launcher_signal_ = 0;     // first of SIGINT/SIGTERM/SIGHUP received
+    std::optional<Clock::time_point> kill_at_;   // SIGKILL whatever still runs
+    std::optional<Clock::time_point> drain_until_;
+};
+
+void Supervision::start_all() {
+    SpawnSettings settings;
+    settings.bind = plan_.bind;
+    settings.memory = memory_;
+    // Instances lead their own process groups, i.e. they are background jobs: reading the
+    // terminal would stop them (SIGTTIN). Input from a file or pipe is passed on.
+    settings.stdin_null = isatty(STDIN_FILENO);
+    settings.signals = &signals_;
+
+    instances_.resize(plan_.instances.size());
+    for (std::size_t i = 0; i < plan_.instances.size(); ++i) {
+        Instance& in = instances_[i];
+        in.plan = &plan_.instances[i];
+        const int log_fd = files_ ? files_->instance_fds[i] : -1;
+        in.output = std::make_unique<InstanceOutput>(in.plan->index, log_fd);
+    }
+    for (std::size_t i = 0; i < plan_.instances.size(); ++i) {
+        for (int sig : signals_.take())  // SIGCHLD needs nothing here: the loop reaps
+            if (sig != SIGCHLD) on_launcher_signal(sig);
+        if (launcher_signal_ || (first_failed_ >= 0 && !options_.keep_going)) break;
+        Instance& in = instances_[i];
+        SpawnedInstance spawned = spawn_instance(*in.plan, settings);
+        in.started = in.ended = Clock::now();
+        if (spawned.pid < 0) {
+            // The launcher could not even fork: nothing more will start.
+            log_.log->error("{}", spawned.error);
+            in.code = 1;
+            in.status = "not started";
+            if (first_failed_ < 0) first_failed_ = static_cast<int>(i);
+            stop_others(SIGTERM);
+            break;
+        }
+        in.pid = spawned.pid;
+        in.running = true;
+        in.status = "running";
+        in.fds[0] = spawned.stdout_fd;
+        in.fds[1] = spawned.stderr_fd;
+        if (log_.file_only) log_.file_only->info("instance {}: pid {}", in.plan->index, in.pid);
+    }
+}
+
+void Supervision::stop_others(int sig) {
+    for (Instance& in : instances_)
+        if (in.running) signal_group(in.pid, sig);
+    if (!kill_at_) kill_at_ = Clock::now() + options_.grace;
+}
+
+void Supervision::on_launcher_signal(int sig) {
+    if (!launcher_signal_) launcher_signal_ = sig;
+    log_.log->warn("received {}; passing it on to the instances", signal_name(sig));
+    stop_others(sig);
+}
+
+void Supervision::read_output(Instance& in, int stream) {
+    char buffer[64 * 1024];
+    const ssize_t n = read(in.fds[stream], buffer, sizeof buffer);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    const auto kind = static_cast<OutputStream>(stream);
+    if (n > 0) {
+        in.output->add(kind, buffer, static_cast<std::size_t>(n));
+        return;
+    }
+    in.output->finish(kind);  // end of file, or an error that ends this stream all the same
+    close(in.fds[stream]);
+    in.fds[stream] = -1;
+}
+
+void Supervision::finished(Instance& in, int wait_status) {
+    in.running = false;
+    in.ended = Clock::now();
+    if (WIFSIGNALED(wait_status)) {
+        in.code = 128 + WTERMSIG(wait_status);
+        in.status = "killed by " + signal_name(WTERMSIG(wait_status));
+    } else {
+        in.code = WEXITSTATUS(wait_status);
+        in.status = "exit " + std::to_string(*in.code);
+    }
+    // Whatever the instance left behind in its group has lost its reason to live.
+    signal_group(in.pid, SIGKILL);
+
+    const int index = static_cast<int>(&in - instances_.data());
+    if (*in.code == 0 || first_failed_ >= 0 || launcher_signal_) {
+        if (log_.file_only) log_.file_only->info("instance {}: {}", in.plan->index, in.status);
+        return;
+    }
+    first_failed_ = index;
+    if (options_.keep_going) {
+        log_.log->warn("instance {} failed ({}); the others keep running", in.plan->index,
+                       in.status);
+    } else {
+        log_.log->warn("instance {} failed ({}); stopping the others", in.plan->index,
+                       in.status);
+        stop_others(SIGTERM);
+    }
+}
+
+void Supervision::reap() {
+    for (;;) {
+        int wait_status = 0;
+        const pid_t pid = waitpid(-1, &wait_status, WNOHANG);
+        if (pid < 0 && errno == EINTR) continue;
+        if (pid <= 0) return;
+        // Adopted orphans are reaped here too and otherwise ignored.
+        for (Instance& in : instances_)
+            if (in.running && in.pid == pid) finished(in, wait_status);
+    }
+}
+
+bool Supervision::all_ended() const {
+    return std::none_of(instances_.begin(), instances_.end(),
+                        [](const Instance& in) { return in.running; });
+}
+
+bool Supervision::all_output_closed() const {
+    return std::all_of(instances_.begin(), instances_.end(),
+                       [](const Instance& in) { return in.fds[0] < 0 && in.fds[1] < 0; });
+}
+
+int Supervision::poll_timeout() const {
+    std::optional<Clock::time_point> next = kill_at_;
+    if (drain_until_ && (!next || *drain_until_ < *next)) next = drain_until_;
+    if (!next) return -1;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*next - Clock::now());
+    return static_cast<int>(std::max<long>(0, left.count()));
+}
+
+int Supervision::run() {
+    start_all();
+    std::vector<pollfd> fds;
+    std::vector<std::pair<Instance*, int>> owners;  // fds[k + 1] belongs to owners[k]
+    for (;;) {
+        reap();
+        for (int sig : signals_.take())
+            if (sig != SIGCHLD) on_launcher_signal(sig);
+
+        const auto now = Clock::now();
+        if (kill_at_ && now >= *kill_at_) {
+            for (Instance& in : instances_)
+                if (in.running) {
+                    log_.log->warn("instance {} did not stop within the grace period; killing it",
+                                   in.plan->index);
+                    signal_group(in.pid, SIGKILL);
+                }
+            kill_at_.reset();
+        }
+        if (all_ended()) {
+            kill_at_.reset();
+            if (all_output_closed()) break;
+            if (!drain_until_) drain_until_ = now + kDrainTime;
+            if (now >= *drain_until_) break;
+        }
+
+        fds.assign(1, pollfd{signals_.fd(), POLLIN, 0});
+        owners.clear();
+        for (Instance& in : instances_)
+            for (int s = 0; s < 2; ++s)
+                if (in.fds[s] >= 0) {
+                    fds.push_back(pollfd{in.fds[s], POLLIN, 0});
+                    owners.emplace_back(&in, s);
+                }
+        const int ready = poll(fds.data(), fds.size(), poll_timeout());
+        if (ready < 0 && errno != EINTR) {
+            log_.log->error("poll failed: {}", std::strerror(errno));
+            break;
+        }
+        for (std::size_t k = 0; ready > 0 && k < owners.size(); ++k)
+            if (fds[k + 1].revents) read_output(*owners[k].first, owners[k].second);
+    }
+
+    // Output still open belongs to helpers that escaped their group; they die below.
+    for (Instance& in : instances_)
+        for (int s = 0; s < 2; ++s)
+            if (in.fds[s] >= 0) {
+                in.output->finish(static_cast<OutputStream>(s));
+                close(in.fds[s]);
+                in.fds[s] = -1;
+            }
+    const int orphans = kill_adopted_children();
+    if (orphans > 0)
+        log_.log->warn("killed {} leftover process{} of the instances", orphans,
+                       orphans == 1 ? "" : "es");
+    for (Instance& in : instances_)
+        if (in.output->log_error())
+            log_.log->warn("instance {}: writing its log file failed: {}", in.plan->index,
+                           std::strerror(in.output->log_error()));
+
+    const std::string table = summary_table(instances_, plan_.bind, memory_, first_failed_);
+    write_fully(STDERR_FILENO, table.data(), table.size());
+    if (log_.file_only) {
+        log_.file_only->info("summary\n{}", table);
+    }
+    if (launcher_signal_) return 128 + launcher_signal_;
+    if (first_failed_ >= 0) return *instances_[first_failed_].code;
+    return 0;
+}
+
+void log_plan(const LauncherLog& log, const LaunchPlan& plan, const RunLogFiles& files) {
+    if (!log.file_only) return;
+    for (std::size_t i = 0; i < plan.instances.size(); ++i) {
+        const InstanceLaunch& in = plan.instances[i];
+        std::string argv;
+        for (const auto& arg : in.argv) argv += (argv.empty() ? "" : " ") + shell_quote(arg);
+        std::string env;
+        for (const auto& [name, value] : in.env)
+            env += (env.empty() ? "" : " ") + name + "=" + shell_quote(value);
+        log.file_only->info("instance {}: CPUs {}, memory nodes {}, OMP_NUM_THREADS {}, log {}",
+                            in.index, affinity::format_id_list(in.cpus),
+                            in.memory_nodes.empty() ? "-" : affinity::format_id_list(in.memory_nodes),
+                            in.omp_num_threads, files.instance_paths[i]);
+        log.file_only->info("instance {}: environment: {}", in.index, env.empty() ? "-" : env);
+        log.file_only->info("instance {}: command: {}", in.index, argv);
+    }
+}
+
+}  // namespace
+
+int run_plan(const LaunchPlan& plan, const SupervisorOptions& options) {
+    ensure_standard_fds();
+    std::optional<RunLogFiles> files;
+    if (!options.log_dir.empty()) {
+        try {
+            files = create_run_log_files(options.log_dir, options.log_prefix, plan);
+        } catch (const std::exception& e) {
+            if (auto base = spdlog::default_logger()) base->error("{}", e.what());
+            return 1;
+        }
+    }
+    LauncherLog log = make_launcher_log(files ? files->launcher_path : "");
+    if (plan.instances.empty()) {
+        log.log->error("the plan has no instances");
+        return 1;
+    }
+    if (files) {
+        log.log->info("logs: {}_*.log", files->stem);
+        log_plan(log, plan, *files);
+    }
+    const MemoryPolicyChoice memory = choose_memory_policy(plan);
+    if (!memory.warning.empty()) log.log->warn("{}", memory.warning);
+
+    try {
+        Supervision supervision(plan, options, log, memory.policy, files ? &*files : nullptr);
+        return supervision.run();
+    } catch (const std::exception& e) {  // only set-up can throw (no pipe for signals)
+        log.log->error("{}", e.what());
+        return 1;
+    }
+}
+
+}  // namespace ipex::launcher
