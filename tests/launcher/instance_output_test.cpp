@@ -1,0 +1,80 @@
+#include "instance_output.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "process_test_util.h"
+
+using ipex::launcher::InstanceOutput;
+using ipex::launcher::OutputStream;
+using ipex::launcher::testing::read_file;
+using ipex::launcher::testing::TempDir;
+
+namespace {
+
+// An InstanceOutput whose terminal and log are files of a scratch directory.
+struct OutputFiles {
+    TempDir dir;
+    int out = open((dir / "out").c_str(), O_WRONLY | O_CREAT, 0644);
+    int err = open((dir / "err").c_str(), O_WRONLY | O_CREAT, 0644);
+    int log = open((dir / "log").c_str(), O_WRONLY | O_CREAT, 0644);
+    ~OutputFiles() {
+        close(out);
+        close(err);
+        close(log);
+    }
+    std::string text(const char* name) { return read_file(dir / name); }
+};
+
+void add(InstanceOutput& output, OutputStream stream, const std::string& text) {
+    output.add(stream, text.data(), text.size());
+}
+
+}  // namespace
+
+TEST(InstanceOutput, PrefixesCompleteLinesAndHoldsPartialOnes) {
+    OutputFiles files;
+    InstanceOutput output(3, files.log, files.out, files.err);
+    add(output, OutputStream::kStdout, "one\ntw");
+    EXPECT_EQ(files.text("out"), "[3] one\n");
+    add(output, OutputStream::kStdout, "o\nthree");
+    EXPECT_EQ(files.text("out"), "[3] one\n[3] two\n");
+    output.finish(OutputStream::kStdout);
+    EXPECT_EQ(files.text("out"), "[3] one\n[3] two\n[3] three\n");
+    EXPECT_EQ(files.text("log"), "one\ntwo\nthree\n");
+    EXPECT_EQ(files.text("err"), "");
+}
+
+TEST(InstanceOutput, StreamsStaySeparateOnTheTerminalAndMeetLineByLineInTheLog) {
+    OutputFiles files;
+    InstanceOutput output(0, files.log, files.out, files.err);
+    add(output, OutputStream::kStdout, "out-a");
+    add(output, OutputStream::kStderr, "err-a\n");
+    add(output, OutputStream::kStdout, "\n");
+    output.finish(OutputStream::kStdout);
+    output.finish(OutputStream::kStderr);
+    EXPECT_EQ(files.text("out"), "[0] out-a\n");
+    EXPECT_EQ(files.text("err"), "[0] err-a\n");
+    EXPECT_EQ(files.text("log"), "err-a\nout-a\n");  // no "out-err-a" mixture
+}
+
+TEST(InstanceOutput, EmptyStreamWritesNothing) {
+    OutputFiles files;
+    InstanceOutput output(1, files.log, files.out, files.err);
+    output.finish(OutputStream::kStdout);
+    output.finish(OutputStream::kStderr);
+    EXPECT_EQ(files.text("out"), "");
+    EXPECT_EQ(files.text("log"), "");
+}
+
+TEST(InstanceOutput, OverlongLineIsPassedOnInPieces) {
+    OutputFiles files;
+    InstanceOutput output(2, -1, files.out, files.err);
+    const std::string line(InstanceOutput::kMaxLine + 10, 'x');
+    add(output, OutputStream::kStdout, line);
+    const std::string first = "[2] " + std::string(InstanceOutput::kMaxLine, 'x') + "\n";
+    EXPECT_EQ(files.text("out"), first);
+    output.finish(OutputStream::kStdout);
+    EXPECT_EQ(files.text("out"), first + "[2] xxxxxxxxxx\n");
+}

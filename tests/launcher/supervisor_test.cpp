@@ -1,0 +1,341 @@
+// run_plan with hand-built plans whose instances are small /bin/sh programs. The machine
+// has at least CPUs 0 and 1 and NUMA node 0.
+#include "supervisor.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <thread>
+
+#include "process_test_util.h"
+#include "spawner.h"
+
+using namespace ipex::launcher;
+using ipex::launcher::testing::CaptureOutput;
+using ipex::launcher::testing::files_in;
+using ipex::launcher::testing::read_file;
+using ipex::launcher::testing::TempDir;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+InstanceLaunch sh(int index, std::vector<int> cpus, const std::string& script,
+                  std::vector<std::string> args = {}) {
+    InstanceLaunch instance;
+    instance.index = index;
+    instance.cpus = std::move(cpus);
+    instance.omp_num_threads = static_cast<int>(instance.cpus.size());
+    instance.argv = {"/bin/sh", "-c", script, "sh"};
+    instance.argv.insert(instance.argv.end(), args.begin(), args.end());
+    return instance;
+}
+
+SupervisorOptions quick(std::chrono::milliseconds grace = std::chrono::milliseconds(300)) {
+    SupervisorOptions options;
+    options.grace = grace;
+    return options;
+}
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The run's output, captured: what the terminal would have shown.
+struct RunResult {
+    int code = -1;
+    std::string out, err;
+    double seconds = 0;
+};
+
+RunResult run(const LaunchPlan& plan, const SupervisorOptions& options) {
+    RunResult result;
+    CaptureOutput capture;
+    const auto start = Clock::now();
+    result.code = run_plan(plan, options);
+    result.seconds = seconds_since(start);
+    capture.restore();
+    result.out = capture.out();
+    result.err = capture.err();
+    return result;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
+
+// Alive = exists and is not a zombie.
+bool alive(pid_t pid) {
+    const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    if (stat.empty()) return false;
+    const auto paren = stat.rfind(')');
+    return paren != std::string::npos && stat.size() > paren + 2 && stat[paren + 2] != 'Z';
+}
+
+std::string summary_row(const std::string& err, int index) {
+    const auto table = err.find("ipexrun: summary");
+    if (table == std::string::npos) return "";
+    std::istringstream lines(err.substr(table));
+    for (std::string line; std::getline(lines, line);) {
+        std::istringstream words(line);
+        std::string first;
+        if (words >> first && first == std::to_string(index)) return line;
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST(Supervisor, AllInstancesSucceed) {
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "exit 0"), sh(1, {1}, "true")};
+    const RunResult r = run(plan, quick());
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(contains(summary_row(r.err, 0), "exit 0")) << r.err;
+    EXPECT_TRUE(contains(summary_row(r.err, 1), "exit 0")) << r.err;
+}
+
+TEST(Supervisor, FirstFailingCodeComesBackAndKeepGoingLetsTheOthersFinish) {
+    TempDir tmp;
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "sleep 0.3; echo late > \"$1\"; exit 5", {tmp / "late"}),
+                      sh(1, {1}, "exit 3")};
+    SupervisorOptions options = quick();
+    options.keep_going = true;
+    const RunResult r = run(plan, options);
+    EXPECT_EQ(r.code, 3) << r.err;
+    EXPECT_EQ(read_file(tmp / "late"), "late\n");
+    EXPECT_TRUE(contains(summary_row(r.err, 0), "exit 5")) << r.err;
+    EXPECT_TRUE(contains(summary_row(r.err, 1), "exit 3 (first failure)")) << r.err;
+}
+
+TEST(Supervisor, FailureStopsTheOthersWithSigterm) {
+    TempDir tmp;
+    LaunchPlan plan;
+    plan.instances = {
+        sh(0, {0}, "trap 'echo terminated > \"$1\"; exit 0' TERM; sleep 30 & wait", {tmp / "t"}),
+        sh(1, {1}, "sleep 0.2; exit 4")};
+    const RunResult r = run(plan, quick(std::chrono::milliseconds(10000)));
+    EXPECT_EQ(r.code, 4) << r.err;
+    EXPECT_LT(r.seconds, 5.0);  // stopped, not waited for, nor killed after the grace time
+    EXPECT_EQ(read_file(tmp / "t"), "terminated\n");
+    // The launcher's own messages go to the default logger (stdout in this test program).
+    EXPECT_TRUE(contains(r.out + r.err, "instance 1 failed (exit 4); stopping the others"))
+        << r.out << r.err;
+}
+
+TEST(Supervisor, InstanceIgnoringSigtermIsKilledAfterTheGraceTime) {
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "trap '' TERM; sleep 30"), sh(1, {1}, "sleep 0.1; exit 2")};
+    const RunResult r = run(plan, quick(std::chrono::milliseconds(300)));
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_GE(r.seconds, 0.3);
+    EXPECT_LT(r.seconds, 5.0);
+    EXPECT_TRUE(contains(summary_row(r.err, 0), "killed by SIGKILL")) << r.err;
+}
+
+TEST(Supervisor, KilledInstanceGives128PlusSignal) {
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "kill -KILL $$"), sh(1, {1}, "true")};
+    const RunResult r = run(plan, quick());
+    EXPECT_EQ(r.code, 128 + SIGKILL) << r.err;
+    EXPECT_TRUE(contains(summary_row(r.err, 0), "killed by SIGKILL")) << r.err;
+}
+
+TEST(Supervisor, SignalToTheLauncherIsForwardedAndDecidesTheExitCode) {
+    LaunchPlan plan;
+    // $PPID of the instance is the launcher, here the test process.
+    plan.instances = {sh(0, {0}, "kill -TERM $PPID; sleep 30"), sh(1, {1}, "sleep 30")};
+    const RunResult r = run(plan, quick(std::chrono::milliseconds(10000)));
+    EXPECT_EQ(r.code, 128 + SIGTERM) << r.err;
+    EXPECT_LT(r.seconds, 5.0);  // forwarded at once, not killed after the grace time
+    EXPECT_TRUE(contains(summary_row(r.err, 0), "killed by SIGTERM")) << r.err;
+    EXPECT_TRUE(contains(summary_row(r.err, 1), "killed by SIGTERM")) << r.err;
+    // The handler is gone again: the test process still has its previous disposition.
+    struct sigaction now {};
+    sigaction(SIGTERM, nullptr, &now);
+    EXPECT_EQ(now.sa_handler, SIG_DFL);
+}
+
+TEST(Supervisor, HelpersOfAnInstanceDoNotSurviveIt) {
+    TempDir tmp;
+    LaunchPlan plan;
+    // One helper stays in the instance's process group, one escapes it with setsid; both
+    // would outlive their instance without the launcher.
+    plan.instances = {
+        sh(0, {0}, "sleep 60 >/dev/null 2>&1 & echo $! > \"$1\"; exit 0", {tmp / "in_group"}),
+        sh(1, {1}, "setsid sleep 60 >/dev/null 2>&1 & echo $! > \"$1\"; sleep 0.2; exit 0",
+           {tmp / "escaped"})};
+    const RunResult r = run(plan, quick());
+    EXPECT_EQ(r.code, 0) << r.err;
+    const pid_t in_group = std::atoi(read_file(tmp / "in_group").c_str());
+    const pid_t escaped = std::atoi(read_file(tmp / "escaped").c_str());
+    ASSERT_GT(in_group, 0);
+    ASSERT_GT(escaped, 0);
+    EXPECT_FALSE(alive(in_group));
+    EXPECT_FALSE(alive(escaped));
+}
+
+TEST(Supervisor, OutputIsPrefixedLineByLineWithTheInstanceIndex) {
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "echo one; printf 'two\\nthree'; echo oops >&2"),
+                      sh(1, {1}, "echo other")};
+    const RunResult r = run(plan, quick());
+    EXPECT_EQ(r.code, 0);
+    EXPECT_TRUE(contains(r.out, "[0] one\n[0] two\n[0] three\n")) << r.out;
+    EXPECT_TRUE(contains(r.out, "[1] other\n")) << r.out;
+    EXPECT_TRUE(contains(r.err, "[0] oops\n")) << r.err;
+    EXPECT_FALSE(contains(r.out, "oops"));
+}
+
+TEST(Supervisor, ArgumentsReachTheProgramUntouched) {
+    const std::vector<std::string> args = {"two words", "it's", "a;b", "\"quoted\"",
+                                           "$HOME",     "*",    "",    "back\\slash"};
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "for a in \"$@\"; do printf '<%s>\\n' \"$a\"; done", args)};
+    const RunResult r = run(plan, quick());
+    EXPECT_EQ(r.code, 0);
+    std::string expected;
+    for (const auto& a : args) expected += "[0] <" + a + ">\n";
+    EXPECT_TRUE(contains(r.out, expected)) << r.out;
+}
+
+TEST(Supervisor, PlanEnvironmentIsAppliedOnTopOfTheLaunchers) {
+    setenv("IPEX_SV_INHERITED", "from parent", 1);
+    setenv("IPEX_SV_REPLACED", "old", 1);
+    LaunchPlan plan;
+    plan.instances = {
+        sh(0, {0}, "echo \"$IPEX_SV_INHERITED|$IPEX_SV_REPLACED|$IPEX_SV_NEW\"; env | grep -c '^IPEX_SV_REPLACED='")};
+    plan.instances[0].env = {{"IPEX_SV_REPLACED", "new"}, {"IPEX_SV_NEW", "a b;c"}};
+    const RunResult r = run(plan, quick());
+    unsetenv("IPEX_SV_INHERITED");
+    unsetenv("IPEX_SV_REPLACED");
+    EXPECT_EQ(r.code, 0);
+    EXPECT_TRUE(contains(r.out, "[0] from parent|new|a b;c\n[0] 1\n")) << r.out;
+}
+
+TEST(Supervisor, DirectBindingSetsEachInstancesCpus) {
+    LaunchPlan plan;
+    const std::string script = "grep Cpus_allowed_list /proc/self/status";
+    plan.instances = {sh(0, {1}, script), sh(1, {0}, script)};
+    const RunResult r = run(plan, quick());
+    EXPECT_EQ(r.code, 0);
+    EXPECT_TRUE(contains(r.out, "[0] Cpus_allowed_list:\t1\n")) << r.out;
+    EXPECT_TRUE(contains(r.out, "[1] Cpus_allowed_list:\t0\n")) << r.out;
+}
+
+TEST(Supervisor, NoBindingLeavesTheLaunchersCpus) {
+    cpu_set_t mine;
+    ASSERT_EQ(sched_getaffinity(0, sizeof mine, &mine), 0);
+    LaunchPlan plan;
+    plan.bind = BindMethod::kNone;
+    plan.instances = {sh(0, {1}, "nproc")};
+    const RunResult r = run(plan, quick());
+    EXPECT_EQ(r.code, 0);
+    EXPECT_EQ(r.out, "[0] " + std::to_string(CPU_COUNT(&mine)) + "\n") << r.out;
+}
+
+TEST(Supervisor, MemoryPolicyIsTheOneTheProbeChose) {
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "grep -m1 -o -E ' (default|bind|prefer)[^ ]*' /proc/self/numa_maps")};
+    plan.instances[0].memory_nodes = {0};
+    const MemoryPolicyChoice choice = choose_memory_policy(plan);
+    const RunResult r = run(plan, quick());
+    EXPECT_EQ(r.code, 0) << r.err;
+    const char* expected = choice.policy == MemoryPolicy::kBind        ? "[0]  bind:0\n"
+                           : choice.policy == MemoryPolicy::kPreferred ? "[0]  prefer:0\n"
+                                                                       : "[0]  default\n";
+    EXPECT_EQ(r.out, expected);
+    // At most one warning for the whole launch, never one per instance.
+    EXPECT_EQ(choice.warning.empty(), !contains(r.err, "NUMA"));
+}
+
+TEST(Supervisor, MissingProgramIsExitCode127WithAOneLineMessage) {
+    LaunchPlan plan;
+    InstanceLaunch missing;
+    missing.cpus = {0};
+    missing.argv = {"/nonexistent/ipexrun-prog", "x"};
+    plan.instances = {missing};
+    const RunResult r = run(plan, quick());
+    EXPECT_EQ(r.code, 127);
+    EXPECT_TRUE(contains(
+        r.err, "[0] ipexrun: cannot execute '/nonexistent/ipexrun-prog': No such file or directory\n"))
+        << r.err;
+}
+
+TEST(Supervisor, ProgramFoundOnPathAndNonExecutableFileIs126) {
+    TempDir tmp;
+    {
+        std::ofstream(tmp / "plain") << "echo never\n";
+    }
+    LaunchPlan plan;
+    InstanceLaunch on_path = sh(0, {0}, "");
+    on_path.argv = {"echo", "found on PATH"};
+    InstanceLaunch plain = sh(1, {1}, "");
+    plain.argv = {tmp / "plain"};
+    plan.instances = {on_path, plain};
+    SupervisorOptions options = quick();
+    options.keep_going = true;
+    const RunResult r = run(plan, options);
+    EXPECT_EQ(r.code, 126);
+    EXPECT_TRUE(contains(r.out, "[0] found on PATH\n")) << r.out;
+    EXPECT_TRUE(contains(r.err, "cannot execute '" + (tmp / "plain") + "': Permission denied"))
+        << r.err;
+}
+
+TEST(Supervisor, LogFilesPerRunNeverOverwriteAnEarlierRun) {
+    TempDir tmp;
+    {
+        std::ofstream(tmp / "earlier.txt") << "not ours";
+    }
+    SupervisorOptions options = quick();
+    options.log_dir = tmp.path();
+    options.log_prefix = "bench";
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "echo \"run $1 instance 0\"; echo warn >&2", {"A"}),
+                      sh(1, {1}, "echo \"run $1 instance 1\"", {"A"})};
+    ASSERT_EQ(run(plan, options).code, 0);
+    plan.instances[0].argv.back() = "B";
+    plan.instances[1].argv.back() = "B";
+    ASSERT_EQ(run(plan, options).code, 0);
+
+    const auto names = files_in(tmp.path());
+    ASSERT_EQ(names.size(), 7u);  // earlier.txt + 2 runs × (launcher + 2 instances)
+    EXPECT_EQ(read_file(tmp / "earlier.txt"), "not ours");
+    std::vector<std::string> contents0, contents1, launchers;
+    for (const auto& name : names) {
+        if (contains(name, "_instance_0_cpus_0.log")) contents0.push_back(read_file(tmp / name));
+        if (contains(name, "_instance_1_cpus_1.log")) contents1.push_back(read_file(tmp / name));
+        if (contains(name, "_launcher.log")) launchers.push_back(read_file(tmp / name));
+        EXPECT_EQ(name.rfind("bench_", 0) == 0, name != "earlier.txt") << name;
+    }
+    ASSERT_EQ(contents0.size(), 2u);
+    ASSERT_EQ(contents1.size(), 2u);
+    ASSERT_EQ(launchers.size(), 2u);
+    std::sort(contents0.begin(), contents0.end());
+    EXPECT_EQ(contents0[0], "run A instance 0\nwarn\n");
+    EXPECT_EQ(contents0[1], "run B instance 0\nwarn\n");
+    std::sort(contents1.begin(), contents1.end());
+    EXPECT_EQ(contents1[0], "run A instance 1\n");
+    EXPECT_EQ(contents1[1], "run B instance 1\n");
+    for (const auto& text : launchers) {
+        EXPECT_TRUE(contains(text, "ipexrun: summary")) << text;
+        EXPECT_TRUE(contains(text, "instance 0: command: /bin/sh -c")) << text;
+    }
+}
+
+TEST(Supervisor, UnusableLogDirectoryStopsBeforeStartingAnything) {
+    TempDir tmp;
+    {
+        std::ofstream(tmp / "file") << "x";
+    }
+    SupervisorOptions options = quick();
+    options.log_dir = tmp / "file";
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "echo started > \"$1\"", {tmp / "started"})};
+    const RunResult r = run(plan, options);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(read_file(tmp / "started"), "");
+}
