@@ -1,0 +1,198 @@
+"""ipexrun really launching: each instance reports what it got (CPUs, environment,
+arguments), and the launcher's exit code, signal handling and clean-up are checked from
+outside. The expected values come from the same command's --dry-run plan."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+
+FIELDS = ("OMP_NUM_THREADS", "LD_PRELOAD", "KMP_AFFINITY", "IPEXRUN_PYTHON", "KMP_BLOCKTIME",
+          "OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY", "MALLOC_CONF")
+
+
+def clean_env(extra=None):
+    env = {k: v for k, v in os.environ.items() if k not in FIELDS}
+    env.update(extra or {})
+    return env
+
+
+def run(ipexrun, *args, env=None, timeout=60):
+    return subprocess.run([ipexrun, *args], capture_output=True, text=True,
+                          env=clean_env(env), timeout=timeout)
+
+
+def dry_plan(ipexrun, *args, env=None):
+    r = run(ipexrun, "--dry-run", *args, env=env)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["instances"]
+
+
+def lines_of(stdout, index):
+    prefix = f"[{index}] "
+    return [line[len(prefix):] for line in stdout.splitlines() if line.startswith(prefix)]
+
+
+def compact(ids):
+    """0,1,2,5 -> '0-2,5', the kernel's Cpus_allowed_list form."""
+    parts, start = [], None
+    for i, v in enumerate(ids):
+        if start is None:
+            start = v
+        if i + 1 == len(ids) or ids[i + 1] != v + 1:
+            parts.append(str(start) if start == v else f"{start}-{v}")
+            start = None
+    return ",".join(parts)
+
+
+def marked_processes(marker, launcher=None):
+    """PIDs of live processes other than the launcher whose command line has the marker."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in (os.getpid(), launcher):
+            continue
+        try:
+            if marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+TWO = ("--ninstances", "2", "--no-python")
+
+
+def test_each_instance_runs_on_the_cpus_of_its_plan(ipexrun):
+    program = ["/bin/sh", "-c", "grep Cpus_allowed_list /proc/self/status"]
+    plan = dry_plan(ipexrun, *TWO, *program)
+    r = run(ipexrun, *TWO, *program)
+    assert r.returncode == 0, r.stderr
+    assert len(plan) == 2
+    cpu_sets = []
+    for instance in plan:
+        assert lines_of(r.stdout, instance["index"]) == [
+            "Cpus_allowed_list:\t" + compact(instance["cpus"])]
+        cpu_sets.append(set(instance["cpus"]))
+    assert not cpu_sets[0] & cpu_sets[1]
+
+
+def test_environment_is_the_plans_on_top_of_the_callers(ipexrun):
+    names = ["OMP_NUM_THREADS", "KMP_AFFINITY", "LD_PRELOAD", "IPEXRUN_INSTANCE_INDEX",
+             "E2E_CALLER_VAR"]
+    script = "; ".join(f'echo "{n}=${n}"' for n in names)
+    program = ["/bin/sh", "-c", script]
+    env = {"E2E_CALLER_VAR": "kept as is"}
+    plan = dry_plan(ipexrun, *TWO, *program, env=env)
+    r = run(ipexrun, *TWO, *program, env=env)
+    assert r.returncode == 0, r.stderr
+    for instance in plan:
+        got = dict(line.split("=", 1) for line in lines_of(r.stdout, instance["index"]))
+        assert got["E2E_CALLER_VAR"] == "kept as is"
+        assert got["OMP_NUM_THREADS"] == str(instance["omp_num_threads"])
+        for name in names[:-1]:
+            assert got[name] == instance["env"].get(name, ""), name
+
+
+def test_arguments_arrive_exactly_as_given(ipexrun):
+    args = ["two words", "it's", "a;b", '"quoted"', "$HOME", "*", "", "x && y", "back\\slash"]
+    r = run(ipexrun, *TWO, "/bin/sh", "-c", 'for a in "$@"; do printf "<%s>\\n" "$a"; done',
+            "sh", *args)
+    assert r.returncode == 0, r.stderr
+    for index in (0, 1):
+        assert lines_of(r.stdout, index) == [f"<{a}>" for a in args]
+
+
+def test_first_failing_code_is_the_launchers_and_the_others_are_stopped(ipexrun):
+    script = ('if [ "$IPEXRUN_INSTANCE_INDEX" = 1 ]; then sleep 0.2; exit 7; fi; '
+              'trap "echo stopped; exit 0" TERM; sleep 60 & wait')
+    start = time.monotonic()
+    r = run(ipexrun, *TWO, "/bin/sh", "-c", script)
+    assert r.returncode == 7, r.stderr
+    assert time.monotonic() - start < 30
+    assert lines_of(r.stdout, 0) == ["stopped"]
+    assert "exit 7 (first failure)" in r.stderr
+
+
+def test_killed_instance_gives_128_plus_signal(ipexrun):
+    r = run(ipexrun, "--ninstances", "1", "--no-python", "/bin/sh", "-c", "kill -ABRT $$")
+    assert r.returncode == 128 + signal.SIGABRT, r.stderr
+    assert "killed by SIGABRT" in r.stderr
+
+
+def test_missing_program_is_127_with_one_line(ipexrun):
+    r = run(ipexrun, "--ninstances", "1", "--no-python", "/nonexistent/e2e-prog")
+    assert r.returncode == 127
+    assert ("ipexrun: cannot execute '/nonexistent/e2e-prog': No such file or directory"
+            in r.stderr), r.stderr
+
+
+def test_log_dir_keeps_every_run(ipexrun, tmp_path):
+    (tmp_path / "old.txt").write_text("earlier")
+    args = ("--log-dir", str(tmp_path), "--log-file-prefix", "e2e", *TWO, "/bin/sh", "-c",
+            'echo "hello from $IPEXRUN_INSTANCE_INDEX"')
+    for _ in range(2):
+        r = run(ipexrun, *args)
+        assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert (tmp_path / "old.txt").read_text() == "earlier"
+    assert len([n for n in names if n.endswith("_launcher.log")]) == 2
+    for index in (0, 1):
+        logs = [n for n in names if f"_instance_{index}_cpus_" in n]
+        assert len(logs) == 2, names
+        for name in logs:
+            assert (tmp_path / name).read_text() == f"hello from {index}\n"
+
+
+def start_marked(ipexrun, marker, program):
+    return subprocess.Popen([ipexrun, *TWO, *program], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=clean_env())
+
+
+def wait_started(proc, count):
+    """Reads stdout until `count` instances said 'started'."""
+    started = 0
+    while started < count:
+        line = proc.stdout.readline()
+        assert line, "ipexrun ended early: " + proc.stderr.read()
+        started += line.rstrip().endswith("started")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signal_to_the_launcher_ends_every_instance_and_helper(ipexrun, sig):
+    marker = "e2e-marker-" + uuid.uuid4().hex
+    # Each instance starts a helper that carries the marker too.
+    script = ('/usr/bin/python3 -c "import time; time.sleep(120)" "$0" & echo started; wait')
+    proc = start_marked(ipexrun, marker, ["/bin/sh", "-c", script, marker])
+    try:
+        wait_started(proc, 2)
+        assert len(marked_processes(marker, proc.pid)) == 4  # 2 instances + 2 helpers
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + sig
+    assert marked_processes(marker) == []
+
+
+def test_sigkilled_launcher_takes_its_instances_along(ipexrun):
+    marker = "e2e-marker-" + uuid.uuid4().hex
+    program = ["/usr/bin/python3", "-c", "import time; print('started', flush=True); time.sleep(120)",
+               marker]
+    proc = start_marked(ipexrun, marker, program)
+    try:
+        wait_started(proc, 2)
+        assert len(marked_processes(marker, proc.pid)) == 2
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 10  # the death signal is asynchronous
+    while marked_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marked_processes(marker) == []
