@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
     if (!plan.python.empty())
         spdlog::info("Python interpreter {} ({})", plan.python, plan.python_source);
     for (const auto& inst : plan.instances)
-        spdlog::info("instance {}: CPUs {}, memory nodes {}, {} OpenMP threads", inst.index,
+        spdlog::info("instance {}: CPUs {}; memory on node(s) {}; OMP_NUM_THREADS={}", inst.index,
                      affinity::format_id_list(inst.cpus),
                      inst.memory_nodes.empty() ? "any" : affinity::format_id_list(inst.memory_nodes),
                      inst.omp_num_threads);
