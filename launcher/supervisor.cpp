@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "ipex/affinity/cpu_list.h"
+#include "cleanup_watchdog.h"
 #include "instance_output.h"
 #include "log_files.h"
 #include "signals.h"
@@ -165,6 +166,7 @@ private:
     const RunLogFiles* files_;
     SignalWatch signals_;
     OrphanAdoption adoption_;
+    CleanupWatchdog watchdog_;
     std::vector<Instance> instances_;
     int first_failed_ = -1;       // index into instances_
     int launcher_signal_ = 0;     // first of SIGINT/SIGTERM/SIGHUP received
@@ -205,6 +207,7 @@ void Supervision::start_all() {
             break;
         }
         in.pid = spawned.pid;
+        watchdog_.watch(in.pid);
         in.running = true;
         in.status = "running";
         in.fds[0] = spawned.stdout_fd;
@@ -251,6 +254,7 @@ void Supervision::finished(Instance& in, int wait_status) {
     }
     // Whatever the instance left behind in its group has lost its reason to live.
     signal_group(in.pid, SIGKILL);
+    watchdog_.forget(in.pid);
 
     const int index = static_cast<int>(&in - instances_.data());
     if (*in.code == 0 || first_failed_ >= 0 || launcher_signal_) {
@@ -314,6 +318,7 @@ int Supervision::run() {
                     log_.log->warn("instance {} did not stop within the grace period; killing it",
                                    in.plan->index);
                     signal_group(in.pid, SIGKILL);
+    watchdog_.forget(in.pid);
                 }
             kill_at_.reset();
         }
@@ -349,6 +354,7 @@ int Supervision::run() {
                 close(in.fds[s]);
                 in.fds[s] = -1;
             }
+    watchdog_.finish();  // before the sweep below, which would take it for an orphan
     const int orphans = kill_adopted_children();
     if (orphans > 0)
         log_.log->warn("killed {} leftover process{} of the instances", orphans,

@@ -49,15 +49,19 @@ def compact(ids):
     return ",".join(parts)
 
 
-def marked_processes(marker, launcher=None):
-    """PIDs of live processes other than the launcher whose command line has the marker."""
+def marked_processes(marker, but_not=None):
+    """PIDs of live processes whose command line has the marker, leaving out those running
+    the program `but_not` (the launcher and its own helper process)."""
     found = []
     for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in (os.getpid(), launcher):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            if marker.encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
+            if marker.encode() not in (entry / "cmdline").read_bytes():
+                continue
+            if but_not and os.path.realpath(entry / "exe") == os.path.realpath(but_not):
+                continue
+            found.append(int(entry.name))
         except OSError:
             pass
     return found
@@ -169,7 +173,7 @@ def test_signal_to_the_launcher_ends_every_instance_and_helper(ipexrun, sig):
     proc = start_marked(ipexrun, marker, ["/bin/sh", "-c", script, marker])
     try:
         wait_started(proc, 2)
-        assert len(marked_processes(marker, proc.pid)) == 4  # 2 instances + 2 helpers
+        assert len(marked_processes(marker, ipexrun)) == 4  # 2 instances + 2 helpers
         proc.send_signal(sig)
         proc.wait(timeout=30)
     finally:
@@ -179,20 +183,19 @@ def test_signal_to_the_launcher_ends_every_instance_and_helper(ipexrun, sig):
     assert marked_processes(marker) == []
 
 
-def test_sigkilled_launcher_takes_its_instances_along(ipexrun):
+def test_sigkilled_launcher_takes_its_instances_and_their_helpers_along(ipexrun):
     marker = "e2e-marker-" + uuid.uuid4().hex
-    program = ["/usr/bin/python3", "-c", "import time; print('started', flush=True); time.sleep(120)",
-               marker]
-    proc = start_marked(ipexrun, marker, program)
+    script = ('/usr/bin/python3 -c "import time; time.sleep(120)" "$0" & echo started; wait')
+    proc = start_marked(ipexrun, marker, ["/bin/sh", "-c", script, marker])
     try:
         wait_started(proc, 2)
-        assert len(marked_processes(marker, proc.pid)) == 2
+        assert len(marked_processes(marker, ipexrun)) == 4
         proc.kill()
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    deadline = time.monotonic() + 10  # the death signal is asynchronous
+    deadline = time.monotonic() + 10  # the death signal and the watchdog are asynchronous
     while marked_processes(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert marked_processes(marker) == []
