@@ -115,12 +115,7 @@ def run_one(workload, variant, blas1, args):
     env.pop("OPENBLAS_NUM_THREADS", None)
     if blas1:
         env["OPENBLAS_NUM_THREADS"] = "1"
-    build_dir = pathlib.Path(args.build_dir).resolve()
-    if (build_dir / "python" / "ipex").is_dir():
-        env["PYTHONPATH"] = str(build_dir / "python")
-    else:
-        env["PYTHONPATH"] = str(REPO / "python_shim")
-        env["IPEX_RUNTIME_LIB"] = str(build_dir / "runtime" / "libipex_runtime.so")
+    env["PYTHONPATH"] = str(pathlib.Path(args.build_dir).resolve() / "python")  # the built package
     cmd = [sys.executable, __file__, "--worker", workload, variant, "--budget", str(args.budget)]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     if p.returncode != 0:

@@ -8,14 +8,6 @@
 #include "ipex/kernels/isa.h"
 #include "ipex/runtime/thread_count_watch.h"
 
-#include <omp.h>
-
-// TEMPORARY guard until runtime/src/thread_count_watch.cpp is linked in.
-namespace ipex::runtime {
-__attribute__((weak)) int current_omp_threads();
-__attribute__((weak)) void note_cache_invalidation();
-}  // namespace ipex::runtime
-
 namespace ipex::kernels::detail {
 
 const dnnl::engine& cpu_engine() {
@@ -87,15 +79,9 @@ void rethrow_dnnl(const char* op, const std::string& call, const dnnl::error& e)
               static_cast<int>(e.status), ")");
 }
 
-int omp_threads() {
-  if (&ipex::runtime::current_omp_threads != nullptr) return ipex::runtime::current_omp_threads();
-  return omp_get_max_threads();
-}
+int omp_threads() { return ipex::runtime::current_omp_threads(); }
 
-void note_thread_change() {
-  // TEMPORARY guard until runtime/src/thread_count_watch.cpp is linked in.
-  if (&ipex::runtime::note_cache_invalidation != nullptr) ipex::runtime::note_cache_invalidation();
-}
+void note_thread_change() { ipex::runtime::note_cache_invalidation(); }
 
 PackedWeights::PackedWeights(at::Tensor plain, dnnl::memory::desc plain_md)
     : plain_md_(std::move(plain_md)), dtype_(plain.scalar_type()) {

@@ -7,6 +7,8 @@
 #include <torch/csrc/jit/passes/pass_manager.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -24,7 +26,26 @@ using c10::Symbol;
 
 std::atomic<bool> g_enabled{false};
 
-c10::optional<c10::IValue> constant(Value* v) { return torch::jit::toIValue(v); }
+// The profiling executor runs pre-passes on a graph whose values pass through prim::profile
+// nodes; look through them rather than removing them (later passes use their type info).
+Value* strip(Value* v) {
+  while (v->node()->kind() == c10::prim::profile) v = v->node()->input(0);
+  return v;
+}
+
+c10::optional<c10::IValue> constant(Value* v) { return torch::jit::toIValue(strip(v)); }
+
+// The one real consumer of `v` (skipping single-use profile nodes, which go to `chain`), and
+// in `fed` the value it reads; nullptr if there is not exactly one.
+Node* sole_user(Value* v, Value*& fed, std::vector<Node*>& chain) {
+  while (v->uses().size() == 1 && v->uses()[0].user->kind() == c10::prim::profile) {
+    chain.push_back(v->uses()[0].user);
+    v = v->uses()[0].user->output();
+  }
+  if (v->uses().size() != 1) return nullptr;
+  fed = v;
+  return v->uses()[0].user;
+}
 
 c10::optional<std::vector<int64_t>> const_ints(Value* v) {
   auto iv = constant(v);
@@ -40,10 +61,28 @@ c10::optional<double> const_scalar(Value* v) {
   return c10::nullopt;
 }
 
+// A frozen constant, also seen through the cast that tracing under CPU autocast records
+// (aten::_autocast_to_reduced_precision(t, cpu_enabled, cuda_enabled, cpu_dtype, cuda_dtype)):
+// the cast is applied here once, so a bf16-autocast graph gets bf16 packed weights.
+c10::optional<c10::IValue> weight_constant(Value* v) {
+  Node* cast = strip(v)->node();
+  if (cast->kind() == Symbol::fromQualString("aten::_autocast_to_reduced_precision") && cast->inputs().size() == 5) {
+    auto t = constant(cast->input(0));
+    auto on = constant(cast->input(1));
+    auto dt = constant(cast->input(3));
+    if (!t || !on || !dt) return c10::nullopt;
+    if (t->isNone()) return t;
+    if (!t->isTensor() || !on->isBool() || !dt->isInt()) return c10::nullopt;
+    if (!on->toBool() || !t->toTensor().is_floating_point()) return t;
+    return c10::IValue(t->toTensor().to(static_cast<c10::ScalarType>(dt->toInt())));
+  }
+  return constant(v);
+}
+
 // The weight (and optional bias) of a conv/linear node, when both are frozen constants.
 bool const_weight_bias(Node* n, at::Tensor& w, c10::optional<at::Tensor>& b) {
-  auto wi = constant(n->input(1));
-  auto bi = constant(n->input(2));
+  auto wi = weight_constant(n->input(1));
+  auto bi = weight_constant(n->input(2));
   if (!wi || !wi->isTensor() || !bi || !(bi->isNone() || bi->isTensor())) return false;
   w = wi->toTensor();
   if (w.scalar_type() != at::kFloat && w.scalar_type() != at::kBFloat16) return false;
@@ -149,8 +188,6 @@ bool eltwise_spec(Node* e, Value* produced, std::string& name, std::vector<doubl
   return false;
 }
 
-bool single_use(Value* v) { return v->uses().size() == 1; }
-
 int fuse_block(Block* block, Graph& graph) {
   int replaced = 0;
   std::vector<Node*> candidates;
@@ -158,58 +195,68 @@ int fuse_block(Block* block, Graph& graph) {
     for (Block* sub : n->blocks()) replaced += fuse_block(sub, graph);
     candidates.push_back(n);
   }
+  // Replaced nodes are destroyed after the walk (candidates must stay valid during it).
+  std::vector<std::vector<Node*>> dead;
+  const auto add = Symbol::fromQualString("aten::add"), add_ = Symbol::fromQualString("aten::add_");
+  const auto relu = Symbol::fromQualString("aten::relu"), relu_ = Symbol::fromQualString("aten::relu_");
   for (Node* n : candidates) {
     bool is_conv = false;
     auto ctx = make_context(n, is_conv);
     if (!ctx) continue;
-    Value* out = n->output();
-    std::string spec;
+    std::string spec = "none";
     std::vector<double> args;
     Value* other = nullptr;
-    Node* last = n;
-    // conv/linear -> eltwise
-    if (single_use(out)) {
-      Node* user = out->uses()[0].user;
-      std::string name;
-      std::vector<double> a;
-      if (user->owningBlock() == block && eltwise_spec(user, out, name, a)) {
-        spec = name, args = a, last = user;
-      } else if (user->owningBlock() == block && user->inputs().size() == 3 &&
-                 (user->kind() == Symbol::fromQualString("aten::add") ||
-                  user->kind() == Symbol::fromQualString("aten::add_")) &&
-                 user->input(0) == out && user->input(1) != out &&
-                 user->input(1)->type()->kind() == c10::TypeKind::TensorType) {
-        // conv/linear + other (+ relu): oneDNN binary add broadcasts and never writes `other`.
-        auto alpha = const_scalar(user->input(2));
-        if (alpha && *alpha == 1.0 && !constant(user->input(1))) {
-          spec = "badd", other = user->input(1), last = user;
-          if (single_use(user->output())) {
-            Node* r = user->output()->uses()[0].user;
-            if (r->owningBlock() == block &&
-                (r->kind() == Symbol::fromQualString("aten::relu") ||
-                 r->kind() == Symbol::fromQualString("aten::relu_")) &&
-                r->input(0) == user->output())
-              spec = "badd+relu", last = r;
-          }
+    std::vector<Node*> chain{n}, tail;
+    Value* fed = nullptr;
+    Node* user = sole_user(n->output(), fed, tail);
+    std::string name;
+    std::vector<double> a;
+    if (user != nullptr && user->owningBlock() == block && eltwise_spec(user, fed, name, a)) {
+      // conv/linear -> eltwise
+      spec = name, args = a;
+      chain.insert(chain.end(), tail.begin(), tail.end());
+      chain.push_back(user);
+    } else if (user != nullptr && user->owningBlock() == block && (user->kind() == add || user->kind() == add_) &&
+               user->inputs().size() == 3 && user->input(0) == fed && strip(user->input(1)) != strip(fed) &&
+               user->input(1)->type()->kind() == c10::TypeKind::TensorType && !constant(user->input(1))) {
+      // conv/linear + other (+ relu): oneDNN binary add broadcasts and never writes `other`.
+      auto alpha = const_scalar(user->input(2));
+      if (alpha && *alpha == 1.0) {
+        spec = "badd", other = user->input(1);
+        chain.insert(chain.end(), tail.begin(), tail.end());
+        chain.push_back(user);
+        std::vector<Node*> tail2;
+        Value* fed2 = nullptr;
+        Node* r = sole_user(user->output(), fed2, tail2);
+        if (r != nullptr && r->owningBlock() == block && (r->kind() == relu || r->kind() == relu_) &&
+            r->input(0) == fed2) {
+          spec = "badd+relu";
+          chain.insert(chain.end(), tail2.begin(), tail2.end());
+          chain.push_back(r);
         }
       }
     }
-    if (spec.empty()) spec = "none";
+    Node* last = chain.back();
     torch::jit::WithInsertPoint guard(last);
     Value* ctx_v = graph.insertConstant(*ctx);
     Value* spec_v = graph.insertConstant(spec);
     Value* args_v = graph.insertConstant(args);
     Value* other_v = other ? other : graph.insertConstant(c10::IValue());
-    // `other` must be defined before the fused node; it is, since it fed `last` or its input.
     std::vector<Value*> inputs{n->input(0), ctx_v, spec_v, args_v, other_v};
     if (!is_conv) inputs.push_back(graph.insertConstant(c10::IValue()));  // out_dtype
     Node* fused = graph.create(Symbol::fromQualString(is_conv ? "ipex::conv_run" : "ipex::linear_run"), inputs);
-    fused->insertAfter(last);
+    fused->insertAfter(last);  // `other` fed `last` or an earlier node, so it is defined here
     fused->output()->setType(c10::TensorType::get());
-    fused->output()->copyMetadata(last->output());
     last->output()->replaceAllUsesWith(fused->output());
+    dead.push_back(std::move(chain));
     ++replaced;
   }
+  for (auto& chain : dead)
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      bool used = false;
+      for (Value* o : (*it)->outputs()) used = used || o->hasUses();
+      if (!used) (*it)->destroy();
+    }
   return replaced;
 }
 
@@ -228,7 +275,9 @@ namespace {
 // Registered once; a no-op unless enabled, and then only for graphs holding frozen
 // conv/linear weights (so unrelated TorchScript models are never rewritten).
 const auto g_pass = torch::jit::registerPrePass([](std::shared_ptr<Graph>& g) {
-  if (jit_fusion_enabled()) fuse_frozen_graph(g);
+  if (!jit_fusion_enabled()) return;
+  const int n = fuse_frozen_graph(g);
+  if (std::getenv("IPEX_JIT_VERBOSE") != nullptr) std::fprintf(stderr, "ipex fusion pass: %d nodes fused\n", n);
 });
 }  // namespace
 

@@ -1,52 +1,20 @@
-"""Access to the oneDNN kernel operators (torch.ops.ipex.*) of libipex_runtime.so.
-
-The package's _C module loads the library; when it is not importable (e.g. a scratch build
-without the Python package), IPEX_RUNTIME_LIB or the build tree next to the package is tried.
-"""
-import os
-import pathlib
-
+"""Access to the oneDNN kernel operators (torch.ops.ipex.*) of libipex_runtime.so, which the
+package's _C module loads."""
 import torch
 
 _loaded = False
 
 
-def _has_ops():
-    try:
-        torch.ops.ipex.conv_prepack
-        return True
-    except (RuntimeError, AttributeError):
-        return False
-
-
-def _candidates():
-    env = os.environ.get("IPEX_RUNTIME_LIB")
-    if env:
-        yield pathlib.Path(env)
-    here = pathlib.Path(__file__).resolve().parent
-    yield here / "lib" / "libipex_runtime.so"
-    yield here.parent.parent / "runtime" / "libipex_runtime.so"  # <build>/python/ipex -> <build>/runtime
-
-
 def ops():
-    """torch.ops.ipex, loading the runtime library on first use."""
+    """torch.ops.ipex, checking once that the kernels are there."""
     global _loaded
-    if _loaded:
-        return torch.ops.ipex
-    if not _has_ops():
+    if not _loaded:
+        from . import _C  # noqa: F401  (loads libipex_runtime.so)
         try:
-            from . import _C  # noqa: F401  (the runtime package loads libipex_runtime.so)
-        except ImportError:
-            pass
-    if not _has_ops():
-        for lib in _candidates():
-            if lib.is_file():
-                torch.ops.load_library(str(lib))
-                break
-    if not _has_ops():
-        raise RuntimeError("ipex: the oneDNN kernels are not available: libipex_runtime.so was not found "
-                           "(build the tree or set IPEX_RUNTIME_LIB)")
-    _loaded = True
+            torch.ops.ipex.conv_prepack
+        except (RuntimeError, AttributeError) as e:
+            raise RuntimeError("ipex: libipex_runtime.so was built without the oneDNN kernels") from e
+        _loaded = True
     return torch.ops.ipex
 
 

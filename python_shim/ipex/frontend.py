@@ -113,11 +113,15 @@ def _call(model, sample_input):
 
 
 def _graph(model, sample_input, dtype):
+    """Trace + freeze the (folded, unpacked) model; the kernels' TorchScript pre-pass then
+    swaps frozen conv/linear nodes and their activation/add for the fused ipex ops when the
+    graph executor optimises it. Under bf16 autocast the weight casts fold into bf16
+    constants during freezing, so the packed contexts are bf16."""
     _kernels.ops().set_jit_fusion(True)
+    args = tuple(sample_input) if isinstance(sample_input, (tuple, list)) else (sample_input,)
     with torch.no_grad(), torch.cpu.amp.autocast(enabled=dtype == torch.bfloat16):
-        args = tuple(sample_input) if isinstance(sample_input, (tuple, list)) else (sample_input,)
         traced = torch.jit.freeze(torch.jit.trace(model, args, check_trace=False))
-        for _ in range(2):  # profiling runs: the fusion pre-pass rewrites the executed graph
+        for _ in range(2):  # profiling runs, after which the optimised graph is built
             traced(*args)
     return traced
 
@@ -166,6 +170,9 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
     if not inplace:
         model = _copy_sharing_weights(model)
 
+    if opts["graph_mode"]:
+        # The TorchScript pass packs the frozen weights itself.
+        opts["weights_prepack"] = False
     folded = {}
     if opts["weights_prepack"]:
         _kernels.ops()  # fail early and clearly if the kernels are not built
