@@ -24,39 +24,44 @@ InstanceOutput::InstanceOutput(int index, int log_fd, int terminal_stdout, int t
 
 void InstanceOutput::add(OutputStream stream, const char* data, std::size_t size) {
     std::string& partial = partial_[static_cast<int>(stream)];
-    std::string lines;  // the complete lines of this chunk, newline-terminated
-    for (std::size_t i = 0; i < size; ++i) {
-        partial.push_back(data[i]);
-        if (data[i] == '\n' || partial.size() >= kMaxLine) {
-            if (partial.back() != '\n') partial.push_back('\n');
-            lines += partial;
-            partial.clear();
+    Lines lines;
+    while (size > 0) {
+        // A line ends with "\n", "\r\n" or a lone "\r" (progress bars redraw with "\r").
+        std::size_t end = 0;
+        while (end < size && data[end] != '\n' && data[end] != '\r') ++end;
+        if (end == size) {
+            partial.append(data, size);
+            while (partial.size() >= kMaxLine) {  // no end in sight: pass it on in pieces
+                lines.add(prefix_, partial.substr(0, kMaxLine) + "\n");
+                partial.erase(0, kMaxLine);
+            }
+            break;
         }
+        ++end;
+        if (data[end - 1] == '\r' && end < size && data[end] == '\n') ++end;
+        partial.append(data, end);
+        lines.add(prefix_, partial);
+        partial.clear();
+        data += end;
+        size -= end;
     }
-    if (!lines.empty()) emit(stream, lines);
+    write_out(stream, lines);
 }
 
 void InstanceOutput::finish(OutputStream stream) {
     std::string& partial = partial_[static_cast<int>(stream)];
     if (partial.empty()) return;
-    partial.push_back('\n');
-    emit(stream, partial);
+    Lines lines;
+    lines.add(prefix_, partial + "\n");
     partial.clear();
+    write_out(stream, lines);
 }
 
-void InstanceOutput::emit(OutputStream stream, const std::string& lines) {
-    std::string prefixed;
-    prefixed.reserve(lines.size() + 16);
-    std::size_t start = 0;
-    while (start < lines.size()) {
-        const std::size_t end = lines.find('\n', start) + 1;  // every line ends with '\n'
-        prefixed += prefix_;
-        prefixed.append(lines, start, end - start);
-        start = end;
-    }
+void InstanceOutput::write_out(OutputStream stream, const Lines& lines) {
+    if (lines.raw.empty()) return;
     // A terminal that went away (EPIPE) only loses the live view; the instance goes on.
-    write_fully(terminal_[static_cast<int>(stream)], prefixed.data(), prefixed.size());
-    if (log_fd_ >= 0 && log_error_ == 0 && !write_fully(log_fd_, lines.data(), lines.size()))
+    write_fully(terminal_[static_cast<int>(stream)], lines.prefixed.data(), lines.prefixed.size());
+    if (log_fd_ >= 0 && log_error_ == 0 && !write_fully(log_fd_, lines.raw.data(), lines.raw.size()))
         log_error_ = errno;
 }
 

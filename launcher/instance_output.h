@@ -1,6 +1,7 @@
 // What an instance prints, cut into lines: to the launcher's terminal with an "[index] "
 // prefix (stdout to stdout, stderr to stderr) and, unprefixed, to the instance's log file.
-// Only whole lines are passed on, so two instances never mix within a line.
+// Only whole lines are passed on, so two instances never mix within a line. A carriage
+// return ends a line too, so that progress bars stay live.
 #pragma once
 
 #include <cstddef>
@@ -28,7 +29,16 @@ public:
     static constexpr std::size_t kMaxLine = 64 * 1024;
 
 private:
-    void emit(OutputStream stream, const std::string& lines);
+    // Whole lines collected from one chunk: prefixed for the terminal, raw for the log.
+    struct Lines {
+        std::string prefixed, raw;
+        void add(const std::string& prefix, const std::string& line) {
+            prefixed += prefix;
+            prefixed += line;
+            raw += line;
+        }
+    };
+    void write_out(OutputStream stream, const Lines& lines);
 
     std::string prefix_;
     int log_fd_;

@@ -78,3 +78,13 @@ TEST(InstanceOutput, OverlongLineIsPassedOnInPieces) {
     output.finish(OutputStream::kStdout);
     EXPECT_EQ(files.text("out"), first + "[2] xxxxxxxxxx\n");
 }
+
+TEST(InstanceOutput, CarriageReturnEndsALineSoProgressBarsStayLive) {
+    OutputFiles files;
+    InstanceOutput output(0, files.log, files.out, files.err);
+    add(output, OutputStream::kStderr, " 10%\r 20%\r");
+    EXPECT_EQ(files.text("err"), "[0]  10%\r[0]  20%\r");
+    add(output, OutputStream::kStderr, "done\r\nnext\n");
+    EXPECT_EQ(files.text("err"), "[0]  10%\r[0]  20%\r[0] done\r\n[0] next\n");
+    EXPECT_EQ(files.text("log"), " 10%\r 20%\rdone\r\nnext\n");
+}

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 
 #include <chrono>
-#include <thread>
 
 #include "process_test_util.h"
 #include "spawner.h"
