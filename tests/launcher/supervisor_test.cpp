@@ -338,3 +338,42 @@ TEST(Supervisor, UnusableLogDirectoryStopsBeforeStartingAnything) {
     EXPECT_EQ(r.code, 1);
     EXPECT_EQ(read_file(tmp / "started"), "");
 }
+
+TEST(Supervisor, RefusedMemoryPolicyFallsBackWithOneWarningForTheWholeLaunch) {
+    // No machine here has node 63: the kernel refuses both bind and preferred for it,
+    // the way a container refuses set_mempolicy altogether.
+    LaunchPlan plan;
+    const std::string script = "grep -m1 -o -E ' (default|bind|prefer)[^ ]*' /proc/self/numa_maps";
+    plan.instances = {sh(0, {0}, script), sh(1, {1}, script)};
+    plan.instances[0].memory_nodes = {63};
+    plan.instances[1].memory_nodes = {63};
+    const MemoryPolicyChoice choice = choose_memory_policy(plan);
+    EXPECT_EQ(choice.policy, MemoryPolicy::kNone);
+    EXPECT_TRUE(contains(choice.warning, "instances run without memory binding")) << choice.warning;
+
+    const RunResult r = run(plan, quick());
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "[0]  default\n")) << r.out;
+    EXPECT_TRUE(contains(r.out, "[1]  default\n")) << r.out;
+    const std::string all = r.out + r.err;
+    std::size_t warnings = 0;
+    for (auto at = all.find("NUMA memory policy refused"); at != std::string::npos;
+         at = all.find("NUMA memory policy refused", at + 1))
+        ++warnings;
+    EXPECT_EQ(warnings, 1u) << all;
+    EXPECT_TRUE(contains(summary_row(r.err, 0), "63 (not bound)")) << r.err;
+}
+
+TEST(Supervisor, NumactlAndTasksetPlansAreNotProbedNorBoundAgain) {
+    LaunchPlan plan;
+    plan.bind = BindMethod::kTaskset;
+    plan.instances = {sh(0, {1}, "nproc")};
+    plan.instances[0].memory_nodes = {63};
+    EXPECT_EQ(choose_memory_policy(plan).policy, MemoryPolicy::kNone);
+    EXPECT_EQ(choose_memory_policy(plan).warning, "");
+    cpu_set_t mine;
+    ASSERT_EQ(sched_getaffinity(0, sizeof mine, &mine), 0);
+    const RunResult r = run(plan, quick());  // the prefix would do the binding; there is none
+    EXPECT_EQ(r.code, 0);
+    EXPECT_EQ(r.out, "[0] " + std::to_string(CPU_COUNT(&mine)) + "\n") << r.out;
+}

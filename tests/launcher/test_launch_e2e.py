@@ -4,6 +4,7 @@ outside. The expected values come from the same command's --dry-run plan."""
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import time
@@ -82,6 +83,20 @@ def test_each_instance_runs_on_the_cpus_of_its_plan(ipexrun):
             "Cpus_allowed_list:\t" + compact(instance["cpus"])]
         cpu_sets.append(set(instance["cpus"]))
     assert not cpu_sets[0] & cpu_sets[1]
+
+
+@pytest.mark.parametrize("manager", ["numactl", "taskset", "none"])
+def test_task_managers_bind_through_their_prefix_or_not_at_all(ipexrun, manager):
+    if manager != "none" and not shutil.which(manager):
+        pytest.skip(f"{manager} is not installed")
+    program = ["--multi-task-manager", manager, *TWO, "/bin/sh", "-c",
+               "grep Cpus_allowed_list /proc/self/status"]
+    plan = dry_plan(ipexrun, *program)
+    r = run(ipexrun, *program)
+    assert r.returncode == 0, r.stderr
+    for instance in plan:
+        cpus = instance["cpus"] if manager != "none" else sorted(os.sched_getaffinity(0))
+        assert lines_of(r.stdout, instance["index"]) == ["Cpus_allowed_list:\t" + compact(cpus)]
 
 
 def test_environment_is_the_plans_on_top_of_the_callers(ipexrun):
