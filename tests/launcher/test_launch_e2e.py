@@ -4,6 +4,8 @@ outside. The expected values come from the same command's --dry-run plan."""
 import json
 import os
 import pathlib
+import pty
+import select
 import shutil
 import signal
 import subprocess
@@ -213,4 +215,43 @@ def test_sigkilled_launcher_takes_its_instances_and_their_helpers_along(ipexrun)
     deadline = time.monotonic() + 10  # the death signal and the watchdog are asynchronous
     while marked_processes(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert marked_processes(marker) == []
+
+
+def test_ctrl_c_on_the_terminal_reaches_the_instances(ipexrun):
+    """A terminal's Ctrl-C goes to its foreground process group: the launcher alone, since
+    every instance leads a group of its own. The launcher has to pass it on."""
+    marker = "e2e-marker-" + uuid.uuid4().hex
+    script = '/usr/bin/python3 -c "import time; time.sleep(120)" "$0" & echo started; wait'
+    pid, terminal = pty.fork()
+    if pid == 0:  # child: session leader with the pty as its controlling terminal
+        try:
+            os.execve(ipexrun, [ipexrun, *TWO, "/bin/sh", "-c", script, marker], clean_env())
+        finally:
+            os._exit(127)
+    output, done = b"", 0
+    try:
+        deadline = time.monotonic() + 30
+        while output.count(b"started") < 2:
+            assert time.monotonic() < deadline, output
+            if select.select([terminal], [], [], 1)[0]:
+                output += os.read(terminal, 4096)
+        os.write(terminal, b"\x03")
+        deadline = time.monotonic() + 30
+        done, status = os.waitpid(pid, os.WNOHANG)
+        while done == 0:
+            assert time.monotonic() < deadline, output
+            if select.select([terminal], [], [], 0.1)[0]:
+                try:
+                    output += os.read(terminal, 4096)
+                except OSError:  # EIO: nobody has the terminal open any more
+                    time.sleep(0.05)
+            done, status = os.waitpid(pid, os.WNOHANG)
+    finally:
+        if done == 0:  # a failed assertion above: do not leave the launcher running
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(terminal)
+    assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGINT, output
+    assert b"received SIGINT" in output
     assert marked_processes(marker) == []
