@@ -27,7 +27,8 @@ EntryCache<MatmulEntry>& cache() {
 
 }  // namespace
 
-at::Tensor batch_matmul(const at::Tensor& a_in, const at::Tensor& b_in, double scale) {
+at::Tensor batch_matmul(const at::Tensor& a_in, const at::Tensor& b_in, double scale,
+                        const c10::optional<at::Tensor>& out_arg) {
   const char* op = "ipex batch_matmul";
   TORCH_CHECK(a_in.dim() >= 2 && a_in.dim() == b_in.dim(), op, ": expected operands of equal rank >= 2, got ",
               shape_str(a_in.sizes()), " and ", shape_str(b_in.sizes()));
@@ -44,13 +45,21 @@ at::Tensor batch_matmul(const at::Tensor& a_in, const at::Tensor& b_in, double s
   if (!inner_ok(b)) b = b.contiguous();
   std::vector<int64_t> out_shape = a.sizes().vec();
   out_shape.back() = b.size(-1);
-  at::Tensor out = at::empty(out_shape, a.options());
+  at::Tensor out;
+  if (out_arg && out_arg->defined()) {
+    out = *out_arg;
+    TORCH_CHECK(out.sizes().vec() == out_shape && out.scalar_type() == a.scalar_type(), op, ": out has size ",
+                shape_str(out.sizes()), " and type ", out.scalar_type(), ", expected ", shape_str(out_shape), " and ",
+                a.scalar_type());
+  } else {
+    out = at::empty(out_shape, a.options());
+  }
   if (out.numel() == 0) return out;
 
   const memory::desc a_md = md_of(a), b_md = md_of(b), c_md = md_of(out);
   const int threads = omp_threads();
   std::ostringstream key;
-  key << dims_key(a_md) << dims_key(b_md) << scale << "|t" << threads;
+  key << dims_key(a_md) << dims_key(b_md) << dims_key(c_md) << scale << "|t" << threads;
   auto make = [&]() {
     try {
       dnnl::primitive_attr attr;

@@ -8,6 +8,7 @@
 #include "ipex/kernels/fusion_pass.h"
 #include "ipex/kernels/isa.h"
 #include "ipex/kernels/linear_context.h"
+#include "ipex/kernels/softmax.h"
 
 namespace ipex::kernels {
 namespace {
@@ -128,7 +129,8 @@ TORCH_LIBRARY(ipex, m) {
   m.def("linear_run_(Tensor x, __torch__.torch.classes.ipex.LinearContext ctx, str post_op, float[] args, "
         "Tensor(a!) accum) -> Tensor(a!)",
         linear_run_);
-  m.def("batch_matmul(Tensor a, Tensor b, float scale=1.0) -> Tensor", batch_matmul);
+  m.def("batch_matmul(Tensor a, Tensor b, float scale=1.0, Tensor(a!)? out=None) -> Tensor", batch_matmul);
+  m.def("softmax_(Tensor(a!) x) -> Tensor(a!)", softmax_last_dim_);
   m.def("bf16_supported() -> bool", []() { return bf16_supported(); });
   m.def("set_bf16_disabled(bool disabled) -> ()", [](bool d) { set_bf16_disabled(d); });
   m.def("set_jit_fusion(bool enabled) -> ()", [](bool e) { set_jit_fusion_enabled(e); });

@@ -84,15 +84,19 @@ class _SelfAttention(nn.Module):
         else:
             s, b, _ = qkv.shape
             q, k, v = qkv.view(s, b, 3, self.num_heads, self.head_dim).permute(2, 1, 3, 0, 4)
-        # oneDNN batched matmuls read q, k^T and v as strided views of the QKV output.
+        # oneDNN batched matmuls read q, k^T and v as strided views of the QKV output and write
+        # the heads straight into the (batch, seq, embed) layout; softmax runs in place.
         scores = ops().batch_matmul(q, k.transpose(-1, -2))
         if mask is not None:
             scores += mask.to(scores.dtype)
-        probs = torch.softmax(scores, dim=-1)
-        ctx = ops().batch_matmul(probs, v)  # (b, h, s, d)
+        probs = ops().softmax_(scores)
         if self.batch_first:
-            return ctx.transpose(1, 2).reshape(b, s, self.embed_dim)
-        return ctx.permute(2, 0, 1, 3).reshape(s, b, self.embed_dim)
+            out = torch.empty(b, s, self.num_heads, self.head_dim, dtype=qkv.dtype)
+            ops().batch_matmul(probs, v, 1.0, out.permute(0, 2, 1, 3))
+            return out.view(b, s, self.embed_dim)
+        out = torch.empty(s, b, self.num_heads, self.head_dim, dtype=qkv.dtype)
+        ops().batch_matmul(probs, v, 1.0, out.permute(1, 2, 0, 3))
+        return out.view(s, b, self.embed_dim)
 
 
 def _additive_mask(attn_mask, key_padding_mask, batch, heads, seq, dtype):

@@ -6,9 +6,13 @@
 
 namespace ipex::kernels {
 
+#include <c10/util/Optional.h>
+
 // out[..., m, n] = scale * sum_k a[..., m, k] * b[..., k, n]; a and b have equal batch
-// dimensions and float32 or bfloat16 type (b is converted to a's type). The output is
-// contiguous, in a's type.
-at::Tensor batch_matmul(const at::Tensor& a, const at::Tensor& b, double scale);
+// dimensions and float32 or bfloat16 type (b is converted to a's type). The result is a new
+// contiguous tensor in a's type, or is written into `out` (any strides, e.g. a permuted view
+// so that attention heads land interleaved without a transposition copy).
+at::Tensor batch_matmul(const at::Tensor& a, const at::Tensor& b, double scale,
+                        const c10::optional<at::Tensor>& out);
 
 }  // namespace ipex::kernels

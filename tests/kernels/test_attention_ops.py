@@ -1,0 +1,42 @@
+"""oneDNN batch_matmul (strided operands, strided out) and in-place softmax."""
+import pytest
+import torch
+
+from util import BF16_TOL, FP32_TOL, rel_err
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_batch_matmul_strided_views(kops, dtype):
+    if dtype == torch.bfloat16 and not kops.bf16_supported():
+        pytest.skip("no native bf16 here")
+    tol = FP32_TOL if dtype == torch.float32 else BF16_TOL
+    qkv = torch.randn(3, 9, 3, 2, 5).to(dtype)  # (batch, seq, qkv, heads, head_dim)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)
+    ref = torch.matmul(q.float(), k.float().transpose(-1, -2))
+    scores = kops.batch_matmul(q, k.transpose(-1, -2))
+    assert scores.is_contiguous() and rel_err(scores, ref) <= tol
+    assert rel_err(kops.batch_matmul(q, k.transpose(-1, -2), 0.25), ref * 0.25) <= tol
+    out = torch.empty(3, 9, 2, 5, dtype=dtype)
+    kops.batch_matmul(scores, v, 1.0, out.permute(0, 2, 1, 3))
+    assert rel_err(out, torch.matmul(scores.float(), v.float()).permute(0, 2, 1, 3)) <= tol
+
+
+def test_batch_matmul_errors(kops):
+    with pytest.raises(RuntimeError, match=r"cannot multiply \[2, 3, 4\] by \[2, 5, 6\]"):
+        kops.batch_matmul(torch.randn(2, 3, 4), torch.randn(2, 5, 6))
+    with pytest.raises(RuntimeError, match="batch dimensions differ"):
+        kops.batch_matmul(torch.randn(2, 3, 4), torch.randn(3, 4, 6))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_softmax_in_place(kops, dtype):
+    if dtype == torch.bfloat16 and not kops.bf16_supported():
+        pytest.skip("no native bf16 here")
+    x = (torch.randn(2, 3, 7, 13) * 4).to(dtype)
+    x[0, 0, 0, :5] = float("-inf")  # masked keys
+    ref = torch.softmax(x.float(), -1)
+    y = kops.softmax_(x)
+    assert y.data_ptr() == x.data_ptr()
+    assert rel_err(x, ref) <= (1e-6 if dtype == torch.float32 else BF16_TOL)
+    with pytest.raises(RuntimeError, match="contiguous"):
+        kops.softmax_(torch.randn(4, 5).t())
