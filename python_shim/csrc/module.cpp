@@ -186,6 +186,7 @@ PYBIND11_MODULE(_C, m) {
   py::class_<PyPin>(m, "Pin").def(py::init<rt::CPUPool>()).def("enter", &PyPin::enter).def("exit", &PyPin::exit);
   m.def("current_cpu_pool", &rt::current_cpu_pool);
   m.def("allowed_cpus", &rt::allowed_cpus);
+  m.def("team_thread_ids", &rt::team_thread_ids, py::call_guard<py::gil_scoped_release>());
   m.def("is_runtime_ext_enabled", &rt::is_runtime_ext_enabled);
   m.def("openmp_runtime_name", &rt::openmp_runtime_name);
 

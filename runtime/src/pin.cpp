@@ -1,6 +1,7 @@
 #include "ipex/runtime/pin.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <vector>
@@ -55,6 +56,13 @@ std::optional<CPUPool> current_cpu_pool() {
 
 void refresh_pin() {
   if (!tls_pool_stack.empty()) detail::team_repin(tls_pool_stack.back().cpus());
+}
+
+std::vector<int> team_thread_ids() {
+  std::vector<int> ids(omp_get_max_threads());
+#pragma omp parallel num_threads(static_cast<int>(ids.size()))
+  ids[omp_get_thread_num()] = static_cast<int>(gettid());
+  return ids;
 }
 
 bool is_runtime_ext_enabled() { return true; }

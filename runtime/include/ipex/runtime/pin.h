@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "ipex/runtime/cpu_pool.h"
 
@@ -32,6 +33,10 @@ std::optional<CPUPool> current_cpu_pool();
 // calling thread began (libgomp ends surplus threads when a team shrinks). Cheap when nothing
 // changed: one parallel region without system calls. No-op outside a pin scope.
 void refresh_pin();
+
+// OS thread ids (gettid) of the calling thread's OpenMP team at its current size, thread 0
+// (the caller) first: for checking affinities through /proc/self/task/<tid>/status.
+std::vector<int> team_thread_ids();
 
 // True when any OpenMP runtime is linked (always, for this library).
 bool is_runtime_ext_enabled();
