@@ -16,7 +16,8 @@ namespace ipex::launcher {
 
 namespace {
 
-const int kWatchedSignals[5] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE};
+const int kWatchedSignals[SignalWatch::kCount] = {SIGINT, SIGTERM, SIGHUP, SIGTSTP,
+                                                  SIGCONT, SIGCHLD, SIGPIPE};
 
 int g_write_fd = -1;  // the handler's only state
 
@@ -41,9 +42,10 @@ SignalWatch::SignalWatch() {
     write_fd_ = fds[1];
     g_write_fd = write_fd_;
 
-    for (int i = 0; i < 5; ++i) {
+    for (int i = 0; i < kCount; ++i) {
         sigaction(kWatchedSignals[i], nullptr, &saved_[i]);
-        const bool forwardable = kWatchedSignals[i] != SIGCHLD && kWatchedSignals[i] != SIGPIPE;
+        const int sig = kWatchedSignals[i];
+        const bool forwardable = sig != SIGCHLD && sig != SIGPIPE && sig != SIGCONT;
         if (forwardable && saved_[i].sa_handler == SIG_IGN) continue;
         struct sigaction action {};
         sigemptyset(&action.sa_mask);
@@ -63,7 +65,7 @@ SignalWatch::SignalWatch() {
 }
 
 SignalWatch::~SignalWatch() {
-    for (int i = 0; i < 5; ++i) sigaction(kWatchedSignals[i], &saved_[i], nullptr);
+    for (int i = 0; i < kCount; ++i) sigaction(kWatchedSignals[i], &saved_[i], nullptr);
     g_write_fd = -1;
     close(read_fd_);
     close(write_fd_);
@@ -87,7 +89,7 @@ std::vector<int> SignalWatch::take() {
 void SignalWatch::restore_in_child() const {
     // Ignored stays ignored (exec keeps SIG_IGN); anything else becomes the default, which
     // is what exec would make of a handler, but already now, before signals are unblocked.
-    for (int i = 0; i < 5; ++i) {
+    for (int i = 0; i < kCount; ++i) {
         struct sigaction action {};
         sigemptyset(&action.sa_mask);
         action.sa_handler = saved_[i].sa_handler == SIG_IGN ? SIG_IGN : SIG_DFL;

@@ -10,12 +10,15 @@
 
 namespace ipex::launcher {
 
-// While an object of this class lives, SIGINT, SIGTERM, SIGHUP and SIGCHLD are caught and
-// SIGPIPE is ignored (a closed terminal must not kill the launcher and orphan the instances).
+// While an object of this class lives, SIGINT, SIGTERM, SIGHUP, SIGTSTP (Ctrl-Z), SIGCONT and
+// SIGCHLD are caught and SIGPIPE is ignored (a closed terminal must not kill the launcher and
+// orphan the instances).
 // A signal the launcher was started with ignored (nohup, `&` in a script) stays ignored.
 // The destructor restores what was there before. Only one may exist at a time.
 class SignalWatch {
 public:
+    static constexpr int kCount = 7;  // signals whose disposition is changed
+
     SignalWatch();
     ~SignalWatch();
     SignalWatch(const SignalWatch&) = delete;
@@ -35,7 +38,7 @@ public:
 private:
     int read_fd_ = -1;
     int write_fd_ = -1;
-    struct sigaction saved_[5];
+    struct sigaction saved_[kCount];
 };
 
 // Sends a signal to every process of an instance's process group (instances lead their own

@@ -223,9 +223,25 @@ void Supervision::stop_others(int sig) {
 }
 
 void Supervision::on_launcher_signal(int sig) {
+    if (sig == SIGTSTP) {
+        // Ctrl-Z: the instances are background groups and would not see it; stop them,
+        // then stop the launcher itself the way the default action would have.
+        for (Instance& in : instances_)
+            if (in.running) signal_group(in.pid, SIGTSTP);
+        raise(SIGSTOP);
+        return;
+    }
+    if (sig == SIGCONT) {  // `fg`/`bg` continued the launcher's group only
+        for (Instance& in : instances_)
+            if (in.running) signal_group(in.pid, SIGCONT);
+        return;
+    }
     if (!launcher_signal_) launcher_signal_ = sig;
     log_.log->warn("received {}; passing it on to the instances", signal_name(sig));
     stop_others(sig);
+    // Stopped instances could not act on it before the grace time ends.
+    for (Instance& in : instances_)
+        if (in.running) signal_group(in.pid, SIGCONT);
 }
 
 void Supervision::read_output(Instance& in, int stream) {

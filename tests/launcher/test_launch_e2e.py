@@ -255,3 +255,37 @@ def test_ctrl_c_on_the_terminal_reaches_the_instances(ipexrun):
     assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGINT, output
     assert b"received SIGINT" in output
     assert marked_processes(marker) == []
+
+
+def process_state(pid):
+    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
+
+
+def wait_for(condition, seconds=10):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_ctrl_z_stops_the_instances_and_continuing_resumes_them(ipexrun):
+    marker = "e2e-marker-" + uuid.uuid4().hex
+    script = 'echo started; sleep 0.5; echo finished'
+    proc = start_marked(ipexrun, marker, ["/bin/sh", "-c", script, marker])
+    try:
+        wait_started(proc, 2)
+        instances = marked_processes(marker, ipexrun)
+        assert len(instances) == 2
+        proc.send_signal(signal.SIGTSTP)
+        wait_for(lambda: process_state(proc.pid) == "T")
+        wait_for(lambda: all(process_state(pid) == "T" for pid in instances))
+        time.sleep(0.7)  # longer than the instances' sleep: stopped means not running
+        assert all(process_state(pid) == "T" for pid in instances)
+        proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert lines_of(out, 0) == ["finished"] and lines_of(out, 1) == ["finished"]
