@@ -138,9 +138,8 @@ at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops, const c
   }
 
   std::vector<int64_t> out_shape{x.size(0), m.out_channels};
-  const int64_t kbase = 2;
   for (int64_t k = 0; k < nd; ++k) {
-    const int64_t in = x.size(2 + k), ker = m.wshape[kbase + k], d = g.dilation[k];
+    const int64_t in = x.size(2 + k), ker = m.wshape[2 + k], d = g.dilation[k];
     int64_t o;
     if (g.transposed)
       o = (in - 1) * g.stride[k] - g.padding_l[k] - g.padding_r[k] + d * (ker - 1) + g.output_padding[k] + 1;
