@@ -154,9 +154,10 @@ InstallInfo this_install() {
     char self[PATH_MAX] = {};
     const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n > 0) {
-        std::string dir(self, static_cast<size_t>(n));
-        dir = dir.substr(0, dir.rfind('/'));
-        info.runtime_candidates.push_back(dir + "/../lib/libipex_runtime.so");
+        std::string prefix(self, static_cast<size_t>(n));
+        prefix = prefix.substr(0, prefix.rfind('/'));  // <prefix>/bin
+        prefix = prefix.substr(0, prefix.rfind('/'));  // <prefix>
+        info.runtime_candidates.push_back(prefix + "/lib/libipex_runtime.so");
     }
     info.runtime_candidates.push_back(IPEX_RUNTIME_BUILD_PATH);
     return info;
@@ -200,6 +201,9 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& t
         inst.env = env_plan.instances[i];
         // Lets a program shard its work by instance, like LOCAL_RANK under torchrun.
         inst.env["IPEXRUN_INSTANCE_INDEX"] = std::to_string(inst.index);
+        // The instance's CPUs as planned: OpenMP binding narrows the main thread's own mask
+        // to one CPU, so a program cannot read its share back from the kernel.
+        inst.env["IPEXRUN_CPUS"] = affinity::format_id_list(inst.cpus);
         // The team size really used: ours, or the user's OMP_NUM_THREADS where that wins.
         const auto ours = inst.env.find("OMP_NUM_THREADS");
         const std::string threads = ours != inst.env.end() ? ours->second : lookup(env, "OMP_NUM_THREADS");

@@ -10,9 +10,6 @@ import argparse
 import os
 import time
 
-import torch
-import torchvision
-
 
 def cpus_allowed():
     with open("/proc/self/status") as status:
@@ -20,6 +17,15 @@ def cpus_allowed():
             if line.startswith("Cpus_allowed_list:"):
                 return line.split(":", 1)[1].strip()
     return "?"
+
+
+# The kernel's view, read before torch starts OpenMP: with OpenMP affinity variables set, the
+# OpenMP runtime binds this (main) thread to the first CPU of its instance as it starts
+# (GNU OpenMP already when it is loaded), so this may show one CPU of the instance.
+CPUS_AT_START = cpus_allowed()
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
 
 
 def main():
@@ -39,7 +45,8 @@ def main():
         elapsed = (time.perf_counter() - start) / args.iterations
 
     index = os.environ.get("IPEXRUN_INSTANCE_INDEX", "-")
-    print(f"instance {index}: CPUs {cpus_allowed()}, OMP_NUM_THREADS="
+    print(f"instance {index}: CPUs {os.environ.get('IPEXRUN_CPUS', CPUS_AT_START)} "
+          f"(main thread on {CPUS_AT_START}), OMP_NUM_THREADS="
           f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, torch threads {torch.get_num_threads()}, "
           f"resnet18 batch {args.batch_size}: {elapsed * 1e3:.1f} ms/batch, "
           f"checksum {out.sum().item():.4f}", flush=True)

@@ -46,15 +46,25 @@ def install(dtype="float32", graph_mode=True, report=None):
     original_call = torch.nn.Module.__call__
     bf16 = dtype == "bfloat16"
 
-    def optimise(module):
+    def optimise(module, args, kwargs):
         for m in module.modules():
             m._ipex_auto_seen = True
-        try:
-            optimized = ipex.optimize(module, dtype=torch.bfloat16 if bf16 else None,
-                                      inplace=False, graph_mode=graph_mode or None)
-        except Exception as e:  # the program must run even where optimisation cannot
-            report.failed.append((type(module).__name__, f"{type(e).__name__}: {e}"))
-            warnings.warn(f"auto_ipex: {type(module).__name__} left as it is: {e}")
+        dtype = torch.bfloat16 if bf16 else None
+        # Graph mode traces the model with the first call's inputs; where it cannot
+        # (keyword inputs, untraceable code) eager optimisation still applies.
+        attempts = [dict(graph_mode=True, sample_input=tuple(args))] if graph_mode and \
+            not kwargs else []
+        attempts.append(dict(graph_mode=None))
+        errors = []
+        for extra in attempts:
+            try:
+                optimized = ipex.optimize(module, dtype=dtype, inplace=False, **extra)
+                break
+            except Exception as e:  # the program must run even where optimisation cannot
+                errors.append(f"{type(e).__name__}: {e}")
+        else:
+            report.failed.append((type(module).__name__, "; ".join(errors)))
+            warnings.warn(f"auto_ipex: {type(module).__name__} left as it is: {errors[-1]}")
             return
         module._ipex_auto_optimized = optimized
         report.optimized.append(type(module).__name__)
@@ -62,7 +72,7 @@ def install(dtype="float32", graph_mode=True, report=None):
     def call(self, *args, **kwargs):
         depth = getattr(_local, "depth", 0)
         if depth == 0 and not self.training and not getattr(self, "_ipex_auto_seen", False):
-            optimise(self)
+            optimise(self, args, kwargs)
         optimized = getattr(self, "_ipex_auto_optimized", None)
         if depth == 0 and optimized is not None and not self.training and \
                 not _needs_grad(args, kwargs):
