@@ -382,16 +382,18 @@ int Supervision::run() {
 
     const std::string table = summary_table(instances_, plan_.bind, memory_, first_failed_);
     write_fully(STDERR_FILENO, table.data(), table.size());
-    if (log_.file_only) {
-        log_.file_only->info("summary\n{}", table);
-    }
+    if (log_.file_only) log_.file_only->info("{}", table.substr(0, table.size() - 1));
     if (launcher_signal_) return 128 + launcher_signal_;
     if (first_failed_ >= 0) return *instances_[first_failed_].code;
     return 0;
 }
 
+// The plan in the launcher's file; the terminal has had it from the caller already.
 void log_plan(const LauncherLog& log, const LaunchPlan& plan, const RunLogFiles& files) {
     if (!log.file_only) return;
+    for (const auto& warning : plan.warnings) log.file_only->warn("{}", warning);
+    if (!plan.python.empty())
+        log.file_only->info("Python interpreter {} ({})", plan.python, plan.python_source);
     for (std::size_t i = 0; i < plan.instances.size(); ++i) {
         const InstanceLaunch& in = plan.instances[i];
         std::string argv;
