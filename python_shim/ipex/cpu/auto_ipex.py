@@ -5,7 +5,8 @@
 (ipexrun --auto-ipex builds this command line.) The first time a module in eval mode is
 called from outside any other module, it is optimised with ipex.optimize (a copy: the
 original stays untouched), and from then on its calls go to the optimised copy under
-no_grad, and under bf16 autocast for --dtype bfloat16.
+no_grad, and under bf16 autocast for --dtype bfloat16. Bare layers (modules without
+children) called on their own are not optimised.
 
 Unlike the peer, the program runs through runpy, not as a rewritten temporary copy: its
 `__file__`, line numbers and `from __future__` imports stay as written, `-m` programs work,
@@ -57,11 +58,15 @@ def install(dtype="float32", graph_mode=True, report=None):
         attempts.append(dict(graph_mode=None))
         errors = []
         for extra in attempts:
+            # Modules that optimize() itself calls (tracing, warm-up) are nested calls.
+            _local.depth = getattr(_local, "depth", 0) + 1
             try:
                 optimized = ipex.optimize(module, dtype=dtype, inplace=False, **extra)
                 break
             except Exception as e:  # the program must run even where optimisation cannot
                 errors.append(f"{type(e).__name__}: {e}")
+            finally:
+                _local.depth -= 1
         else:
             report.failed.append((type(module).__name__, "; ".join(errors)))
             warnings.warn(f"auto_ipex: {type(module).__name__} left as it is: {errors[-1]}")
@@ -71,7 +76,10 @@ def install(dtype="float32", graph_mode=True, report=None):
 
     def call(self, *args, **kwargs):
         depth = getattr(_local, "depth", 0)
-        if depth == 0 and not self.training and not getattr(self, "_ipex_auto_seen", False):
+        # Only models (modules with children) are optimised: a bare layer called on its own,
+        # e.g. from a model's .forward() called directly, is part of a model that runs eager.
+        if depth == 0 and not self.training and not getattr(self, "_ipex_auto_seen", False) \
+                and next(self.children(), None) is not None:
             optimise(self, args, kwargs)
         optimized = getattr(self, "_ipex_auto_optimized", None)
         if depth == 0 and optimized is not None and not self.training and \
