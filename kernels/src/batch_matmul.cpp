@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
-#include <sstream>
-
 #include "dnnl_glue.h"
 
 namespace ipex::kernels {
@@ -58,8 +56,8 @@ at::Tensor batch_matmul(const at::Tensor& a_in, const at::Tensor& b_in, double s
 
   const memory::desc a_md = md_of(a), b_md = md_of(b), c_md = md_of(out);
   const int threads = omp_threads();
-  std::ostringstream key;
-  key << dims_key(a_md) << dims_key(b_md) << dims_key(c_md) << scale << "|t" << threads;
+  KeyBuilder key;
+  key.add(a_md).add(b_md).add(c_md).add(scale).add(static_cast<int64_t>(threads));
   auto make = [&]() {
     try {
       dnnl::primitive_attr attr;

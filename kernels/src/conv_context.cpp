@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
-#include <sstream>
-
 #include "dnnl_glue.h"
 
 namespace ipex::kernels {
@@ -196,9 +194,9 @@ at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops, const c
 
   const memory::desc src_md = md_of(x), dst_md = md_of(out);
   const int threads = omp_threads();
-  std::ostringstream key;
-  key << dims_key(src_md) << dims_key(dst_md) << ops.key() << '|' << (binary.defined() ? dims_key(binary_md) : "")
-      << "|t" << threads;
+  KeyBuilder key;
+  key.add(src_md).add(dst_md).add(ops.key()).add(static_cast<int64_t>(threads));
+  if (binary.defined()) key.add(binary_md);
 
   auto make = [&]() {
     try {

@@ -65,13 +65,11 @@ std::string shape_str(c10::IntArrayRef s) {
   return os.str();
 }
 
-std::string dims_key(const dnnl::memory::desc& md) {
-  std::ostringstream os;
+KeyBuilder& KeyBuilder::add(const dnnl::memory::desc& md) {
   const auto& d = md.data;
-  os << d.data_type << '{';
-  for (int i = 0; i < d.ndims; ++i) os << d.dims[i] << '/' << d.format_desc.blocking.strides[i] << ',';
-  os << '}';
-  return os.str();
+  add(static_cast<int64_t>(d.data_type)).add(static_cast<int64_t>(d.ndims));
+  for (int i = 0; i < d.ndims; ++i) add(static_cast<int64_t>(d.dims[i])).add(static_cast<int64_t>(d.format_desc.blocking.strides[i]));
+  return *this;
 }
 
 void rethrow_dnnl(const char* op, const std::string& call, const dnnl::error& e) {

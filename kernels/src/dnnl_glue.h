@@ -28,7 +28,29 @@ at::Tensor alloc_scratchpad(const dnnl::memory::desc& md);
 c10::ScalarType compute_dtype(c10::ScalarType requested, const char* op);
 
 std::string shape_str(c10::IntArrayRef s);
-std::string dims_key(const dnnl::memory::desc& md);
+
+// Cache keys as raw bytes (no formatting: they are built on every kernel call).
+class KeyBuilder {
+ public:
+  KeyBuilder& add(int64_t v) {
+    s_.append(reinterpret_cast<const char*>(&v), sizeof v);
+    return *this;
+  }
+  KeyBuilder& add(double v) {
+    s_.append(reinterpret_cast<const char*>(&v), sizeof v);
+    return *this;
+  }
+  KeyBuilder& add(const std::string& v) {
+    add(static_cast<int64_t>(v.size()));
+    s_.append(v);
+    return *this;
+  }
+  KeyBuilder& add(const dnnl::memory::desc& md);  // type, dims and strides
+  const std::string& str() const { return s_; }
+
+ private:
+  std::string s_;
+};
 
 // Rethrows a dnnl::error as a c10::Error that names the op and describes the call.
 [[noreturn]] void rethrow_dnnl(const char* op, const std::string& call, const dnnl::error& e);

@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
-#include <sstream>
-
 #include "dnnl_glue.h"
 
 namespace ipex::kernels {
@@ -111,8 +109,9 @@ at::Tensor LinearContext::run(const at::Tensor& input, const PostOps& ops, const
 
   const memory::desc src_md = md_of(x), dst_md = md_of(out);
   const int threads = omp_threads();
-  std::ostringstream key;
-  key << rows << '|' << static_cast<int>(dst_type) << '|' << ops.key() << '|' << (binary.defined() ? dims_key(binary_md) : "") << "|t" << threads;
+  KeyBuilder key;
+  key.add(rows).add(static_cast<int64_t>(dst_type)).add(ops.key()).add(static_cast<int64_t>(threads));
+  if (binary.defined()) key.add(binary_md);
 
   auto make = [&]() {
     try {

@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
-#include <sstream>
-
 #include "dnnl_glue.h"
 
 namespace ipex::kernels {
@@ -33,8 +31,8 @@ at::Tensor& softmax_last_dim_(at::Tensor& x) {
   if (x.numel() == 0) return x;
   const memory::desc md = md_of(x);
   const int threads = omp_threads();
-  std::ostringstream key;
-  key << dims_key(md) << "|t" << threads;
+  KeyBuilder key;
+  key.add(md).add(static_cast<int64_t>(threads));
   auto make = [&]() {
     try {
       dnnl::primitive_attr attr;
