@@ -39,8 +39,8 @@ constexpr int kDone = 0;
         if (n == static_cast<ssize_t>(sizeof message)) {
             if (message == kDone) _exit(0);
             if (message > 0) groups.push_back(message);
-            if (message < 0) groups.erase(std::remove(groups.begin(), groups.end(), -message),
-                                          groups.end());
+            if (message < 0)
+                groups.erase(std::remove(groups.begin(), groups.end(), -message), groups.end());
             continue;
         }
         break;  // end of file (or a broken pipe): the launcher is gone
@@ -72,7 +72,9 @@ CleanupWatchdog::CleanupWatchdog() {
     write_fd_ = fds[1];
 }
 
-CleanupWatchdog::~CleanupWatchdog() { finish(); }
+CleanupWatchdog::~CleanupWatchdog() {
+    finish();
+}
 
 void CleanupWatchdog::send(int message) {
     if (write_fd_ < 0) return;

@@ -12,7 +12,7 @@
 namespace ipex::launcher {
 
 class CleanupWatchdog {
-public:
+  public:
     // Forks the watchdog; if that fails the launch goes on without it (the death signal
     // still covers the instances themselves).
     CleanupWatchdog();
@@ -28,7 +28,7 @@ public:
 
     bool active() const { return pid_ > 0; }
 
-private:
+  private:
     void send(int message);
 
     pid_t pid_ = -1;

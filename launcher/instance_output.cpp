@@ -61,7 +61,8 @@ void InstanceOutput::write_out(OutputStream stream, const Lines& lines) {
     if (lines.raw.empty()) return;
     // A terminal that went away (EPIPE) only loses the live view; the instance goes on.
     write_fully(terminal_[static_cast<int>(stream)], lines.prefixed.data(), lines.prefixed.size());
-    if (log_fd_ >= 0 && log_error_ == 0 && !write_fully(log_fd_, lines.raw.data(), lines.raw.size()))
+    if (log_fd_ >= 0 && log_error_ == 0 &&
+        !write_fully(log_fd_, lines.raw.data(), lines.raw.size()))
         log_error_ = errno;
 }
 

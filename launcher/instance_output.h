@@ -12,7 +12,7 @@ namespace ipex::launcher {
 enum class OutputStream { kStdout = 0, kStderr = 1 };
 
 class InstanceOutput {
-public:
+  public:
     // log_fd < 0: no log file. The terminal descriptors are parameters for tests.
     InstanceOutput(int index, int log_fd, int terminal_stdout = 1, int terminal_stderr = 2);
 
@@ -28,7 +28,7 @@ public:
     // A line longer than this is passed on in pieces of this size.
     static constexpr std::size_t kMaxLine = 64 * 1024;
 
-private:
+  private:
     // Whole lines collected from one chunk: prefixed for the terminal, raw for the log.
     struct Lines {
         std::string prefixed, raw;

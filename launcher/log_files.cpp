@@ -35,7 +35,7 @@ void make_directories(const std::string& dir) {
 
 std::string local_timestamp() {
     const std::time_t now = std::time(nullptr);
-    std::tm tm {};
+    std::tm tm{};
     localtime_r(&now, &tm);
     char text[32];
     std::strftime(text, sizeof text, "%Y%m%d%H%M%S", &tm);
@@ -49,7 +49,9 @@ int create_exclusive(const std::string& path) {
 
 }  // namespace
 
-RunLogFiles::RunLogFiles(RunLogFiles&& other) noexcept { *this = std::move(other); }
+RunLogFiles::RunLogFiles(RunLogFiles&& other) noexcept {
+    *this = std::move(other);
+}
 
 RunLogFiles& RunLogFiles::operator=(RunLogFiles&& other) noexcept {
     if (this != &other) {

@@ -16,7 +16,7 @@ namespace ipex::launcher {
 
 namespace {
 
-const int kWatchedSignals[SignalWatch::kCount] = {SIGINT, SIGTERM, SIGHUP, SIGTSTP,
+const int kWatchedSignals[SignalWatch::kCount] = {SIGINT,  SIGTERM, SIGHUP, SIGTSTP,
                                                   SIGCONT, SIGCHLD, SIGPIPE};
 
 int g_write_fd = -1;  // the handler's only state
@@ -109,7 +109,9 @@ OrphanAdoption::OrphanAdoption() {
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 }
 
-OrphanAdoption::~OrphanAdoption() { prctl(PR_SET_CHILD_SUBREAPER, previous_); }
+OrphanAdoption::~OrphanAdoption() {
+    prctl(PR_SET_CHILD_SUBREAPER, previous_);
+}
 
 int kill_adopted_children() {
     // Needs CONFIG_PROC_CHILDREN (every distribution kernel has it); the launcher is single-

@@ -16,7 +16,7 @@ namespace ipex::launcher {
 // A signal the launcher was started with ignored (nohup, `&` in a script) stays ignored.
 // The destructor restores what was there before. Only one may exist at a time.
 class SignalWatch {
-public:
+  public:
     static constexpr int kCount = 7;  // signals whose disposition is changed
 
     SignalWatch();
@@ -35,7 +35,7 @@ public:
     // by nohup stays ignored) and unblocks every signal. Async-signal-safe.
     void restore_in_child() const;
 
-private:
+  private:
     int read_fd_ = -1;
     int write_fd_ = -1;
     struct sigaction saved_[kCount];
@@ -49,13 +49,13 @@ void signal_group(pid_t group, int sig);
 // lose their parent (daemonised helpers, setsid'd grandchildren) become its children instead
 // of init's, so kill_adopted_children() can still end them.
 class OrphanAdoption {
-public:
+  public:
     OrphanAdoption();
     ~OrphanAdoption();
     OrphanAdoption(const OrphanAdoption&) = delete;
     OrphanAdoption& operator=(const OrphanAdoption&) = delete;
 
-private:
+  private:
     int previous_ = 0;
 };
 

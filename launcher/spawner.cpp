@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <set>
 #include <vector>
@@ -43,10 +43,12 @@ struct NodeMask {
 
 long apply_memory_policy(MemoryPolicy policy, const NodeMask& all, const NodeMask& first) {
     switch (policy) {
-        case MemoryPolicy::kBind: return set_mempolicy(MPOL_BIND, all.words.data(), all.maxnode);
+        case MemoryPolicy::kBind:
+            return set_mempolicy(MPOL_BIND, all.words.data(), all.maxnode);
         case MemoryPolicy::kPreferred:
             return set_mempolicy(MPOL_PREFERRED, first.words.data(), first.maxnode);
-        case MemoryPolicy::kNone: break;
+        case MemoryPolicy::kNone:
+            break;
     }
     return 0;
 }
@@ -79,8 +81,8 @@ std::vector<std::string> child_environment(const std::map<std::string, std::stri
     std::vector<std::string> result;
     for (char** entry = environ; *entry; ++entry) {
         const char* eq = std::strchr(*entry, '=');
-        const std::string name = eq ? std::string(*entry, static_cast<std::size_t>(eq - *entry))
-                                    : std::string(*entry);
+        const std::string name =
+            eq ? std::string(*entry, static_cast<std::size_t>(eq - *entry)) : std::string(*entry);
         if (!changes.count(name)) result.emplace_back(*entry);
     }
     for (const auto& [name, value] : changes) result.push_back(name + "=" + value);
@@ -110,8 +112,9 @@ MemoryPolicyChoice choose_memory_policy(const LaunchPlan& plan) {
     if (node_sets.empty()) return choice;
 
     if (numa_available() < 0) {
-        choice.warning = "this system does not support a NUMA memory policy; "
-                         "instances run without memory binding";
+        choice.warning =
+            "this system does not support a NUMA memory policy; "
+            "instances run without memory binding";
         return choice;
     }
 
@@ -129,8 +132,7 @@ MemoryPolicyChoice choose_memory_policy(const LaunchPlan& plan) {
             if (set_mempolicy(MPOL_BIND, mask.words.data(), mask.maxnode) != 0 && !errors[0])
                 errors[0] = errno;
             const NodeMask first(first_node(nodes));
-            if (set_mempolicy(MPOL_PREFERRED, first.words.data(), first.maxnode) != 0 &&
-                !errors[1])
+            if (set_mempolicy(MPOL_PREFERRED, first.words.data(), first.maxnode) != 0 && !errors[1])
                 errors[1] = errno;
         }
         write_all(fds[1], reinterpret_cast<const char*>(errors), sizeof errors);
@@ -188,8 +190,8 @@ SpawnedInstance spawn_instance(const InstanceLaunch& instance, const SpawnSettin
     CPU_ZERO_S(cpus_size, cpus);
     for (int cpu : instance.cpus)
         if (cpu >= 0) CPU_SET_S(cpu, cpus_size, cpus);
-    const MemoryPolicy memory = instance.memory_nodes.empty() ? MemoryPolicy::kNone
-                                                              : settings.memory;
+    const MemoryPolicy memory =
+        instance.memory_nodes.empty() ? MemoryPolicy::kNone : settings.memory;
     const NodeMask all_nodes(instance.memory_nodes);
     const NodeMask preferred_node(first_node(instance.memory_nodes));
     const pid_t launcher = getpid();

@@ -31,12 +31,12 @@ MemoryPolicyChoice choose_memory_policy(const LaunchPlan& plan);
 struct SpawnSettings {
     BindMethod bind = BindMethod::kDirect;
     MemoryPolicy memory = MemoryPolicy::kNone;
-    bool stdin_null = false;                // give the instance /dev/null as stdin
-    const SignalWatch* signals = nullptr;   // dispositions to restore in the child
+    bool stdin_null = false;               // give the instance /dev/null as stdin
+    const SignalWatch* signals = nullptr;  // dispositions to restore in the child
 };
 
 struct SpawnedInstance {
-    pid_t pid = -1;  // also the process group id: every instance leads its own group
+    pid_t pid = -1;      // also the process group id: every instance leads its own group
     int stdout_fd = -1;  // read ends of the instance's stdout and stderr pipes (O_CLOEXEC)
     int stderr_fd = -1;
     std::string error;  // why nothing was started (pid == -1), one line

@@ -16,10 +16,11 @@
 #include <optional>
 #include <vector>
 
-#include "ipex/affinity/cpu_list.h"
 #include "cleanup_watchdog.h"
 #include "instance_output.h"
+#include "ipex/affinity/cpu_list.h"
 #include "log_files.h"
+#include "run_summary.h"
 #include "signals.h"
 #include "spawner.h"
 
@@ -80,59 +81,6 @@ std::string shell_quote(const std::string& arg) {
     return quoted + "'";
 }
 
-std::string nodes_text(const InstanceLaunch& instance, BindMethod bind, MemoryPolicy memory) {
-    if (instance.memory_nodes.empty()) return "-";
-    std::string text = affinity::format_id_list(instance.memory_nodes);
-    if (bind == BindMethod::kDirect && memory == MemoryPolicy::kPreferred)
-        return std::to_string(instance.memory_nodes.front()) + " (preferred)";
-    if (bind == BindMethod::kDirect && memory == MemoryPolicy::kNone) return text + " (not bound)";
-    if (bind == BindMethod::kTaskset || bind == BindMethod::kNone) return text + " (not bound)";
-    return text;
-}
-
-std::string wall_time_text(Clock::duration elapsed) {
-    const double seconds = std::chrono::duration<double>(elapsed).count();
-    char text[32];
-    if (seconds < 60) {
-        std::snprintf(text, sizeof text, "%.2f s", seconds);
-    } else {
-        const long total = static_cast<long>(seconds);
-        if (total >= 3600)
-            std::snprintf(text, sizeof text, "%ldh%02ldm%02lds", total / 3600, total / 60 % 60,
-                          total % 60);
-        else
-            std::snprintf(text, sizeof text, "%ldm%02lds", total / 60, total % 60);
-    }
-    return text;
-}
-
-std::string summary_table(const std::vector<Instance>& instances, BindMethod bind,
-                          MemoryPolicy memory, int first_failed) {
-    std::vector<std::vector<std::string>> rows = {
-        {"instance", "CPUs", "nodes", "status", "wall time"}};
-    for (std::size_t i = 0; i < instances.size(); ++i) {
-        const Instance& in = instances[i];
-        std::string status = in.status;
-        if (static_cast<int>(i) == first_failed) status += " (first failure)";
-        rows.push_back({std::to_string(in.plan->index), affinity::format_id_list(in.plan->cpus),
-                        nodes_text(*in.plan, bind, memory), status,
-                        in.pid > 0 ? wall_time_text(in.ended - in.started) : "-"});
-    }
-    std::vector<std::size_t> widths(rows[0].size(), 0);
-    for (const auto& row : rows)
-        for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
-    std::string table = "ipexrun: summary\n";
-    for (const auto& row : rows) {
-        std::string line = " ";
-        for (std::size_t c = 0; c < row.size(); ++c) {
-            line += " " + row[c];
-            if (c + 1 < row.size()) line += std::string(widths[c] - row[c].size() + 1, ' ');
-        }
-        table += line + "\n";
-    }
-    return table;
-}
-
 // A launcher started with a closed stdin/stdout/stderr would hand those numbers to pipes
 // and log files, and a child's dup2 onto them would then go wrong.
 void ensure_standard_fds() {
@@ -141,14 +89,14 @@ void ensure_standard_fds() {
 }
 
 class Supervision {
-public:
+  public:
     Supervision(const LaunchPlan& plan, const SupervisorOptions& options, LauncherLog log,
                 MemoryPolicy memory, const RunLogFiles* files)
         : plan_(plan), options_(options), log_(std::move(log)), memory_(memory), files_(files) {}
 
     int run();
 
-private:
+  private:
     void start_all();
     void stop_others(int sig);
     void on_launcher_signal(int sig);
@@ -158,6 +106,7 @@ private:
     bool all_ended() const;
     bool all_output_closed() const;
     int poll_timeout() const;
+    std::string summary() const;
 
     const LaunchPlan& plan_;
     const SupervisorOptions& options_;
@@ -168,9 +117,9 @@ private:
     OrphanAdoption adoption_;
     CleanupWatchdog watchdog_;
     std::vector<Instance> instances_;
-    int first_failed_ = -1;       // index into instances_
-    int launcher_signal_ = 0;     // first of SIGINT/SIGTERM/SIGHUP received
-    std::optional<Clock::time_point> kill_at_;   // SIGKILL whatever still runs
+    int first_failed_ = -1;                     // index into instances_
+    int launcher_signal_ = 0;                   // first of SIGINT/SIGTERM/SIGHUP received
+    std::optional<Clock::time_point> kill_at_;  // SIGKILL whatever still runs
     std::optional<Clock::time_point> drain_until_;
 };
 
@@ -261,13 +210,8 @@ void Supervision::read_output(Instance& in, int stream) {
 void Supervision::finished(Instance& in, int wait_status) {
     in.running = false;
     in.ended = Clock::now();
-    if (WIFSIGNALED(wait_status)) {
-        in.code = 128 + WTERMSIG(wait_status);
-        in.status = "killed by " + signal_name(WTERMSIG(wait_status));
-    } else {
-        in.code = WEXITSTATUS(wait_status);
-        in.status = "exit " + std::to_string(*in.code);
-    }
+    in.code = exit_code(wait_status);
+    in.status = status_text(wait_status);
     // Whatever the instance left behind in its group has lost its reason to live.
     signal_group(in.pid, SIGKILL);
     watchdog_.forget(in.pid);
@@ -282,8 +226,7 @@ void Supervision::finished(Instance& in, int wait_status) {
         log_.log->warn("instance {} failed ({}); the others keep running", in.plan->index,
                        in.status);
     } else {
-        log_.log->warn("instance {} failed ({}); stopping the others", in.plan->index,
-                       in.status);
+        log_.log->warn("instance {} failed ({}); stopping the others", in.plan->index, in.status);
         stop_others(SIGTERM);
     }
 }
@@ -318,6 +261,23 @@ int Supervision::poll_timeout() const {
     return static_cast<int>(std::max<long>(0, left.count()));
 }
 
+std::string Supervision::summary() const {
+    std::vector<SummaryRow> rows;
+    for (std::size_t i = 0; i < instances_.size(); ++i) {
+        const Instance& in = instances_[i];
+        SummaryRow row;
+        row.index = in.plan->index;
+        row.cpus = in.plan->cpus;
+        row.nodes = memory_nodes_text(*in.plan, plan_.bind, memory_);
+        row.status = in.status;
+        if (static_cast<int>(i) == first_failed_) row.status += " (first failure)";
+        if (in.pid > 0)
+            row.wall_seconds = std::chrono::duration<double>(in.ended - in.started).count();
+        rows.push_back(std::move(row));
+    }
+    return summary_table(rows);
+}
+
 int Supervision::run() {
     start_all();
     std::vector<pollfd> fds;
@@ -334,7 +294,7 @@ int Supervision::run() {
                     log_.log->warn("instance {} did not stop within the grace period; killing it",
                                    in.plan->index);
                     signal_group(in.pid, SIGKILL);
-    watchdog_.forget(in.pid);
+                    watchdog_.forget(in.pid);
                 }
             kill_at_.reset();
         }
@@ -380,7 +340,7 @@ int Supervision::run() {
             log_.log->warn("instance {}: writing its log file failed: {}", in.plan->index,
                            std::strerror(in.output->log_error()));
 
-    const std::string table = summary_table(instances_, plan_.bind, memory_, first_failed_);
+    const std::string table = summary();
     write_fully(STDERR_FILENO, table.data(), table.size());
     if (log_.file_only) log_.file_only->info("{}", table.substr(0, table.size() - 1));
     if (launcher_signal_) return 128 + launcher_signal_;
@@ -401,10 +361,11 @@ void log_plan(const LauncherLog& log, const LaunchPlan& plan, const RunLogFiles&
         std::string env;
         for (const auto& [name, value] : in.env)
             env += (env.empty() ? "" : " ") + name + "=" + shell_quote(value);
-        log.file_only->info("instance {}: CPUs {}, memory nodes {}, OMP_NUM_THREADS {}, log {}",
-                            in.index, affinity::format_id_list(in.cpus),
-                            in.memory_nodes.empty() ? "-" : affinity::format_id_list(in.memory_nodes),
-                            in.omp_num_threads, files.instance_paths[i]);
+        log.file_only->info(
+            "instance {}: CPUs {}, memory nodes {}, OMP_NUM_THREADS {}, log {}", in.index,
+            affinity::format_id_list(in.cpus),
+            in.memory_nodes.empty() ? "-" : affinity::format_id_list(in.memory_nodes),
+            in.omp_num_threads, files.instance_paths[i]);
         log.file_only->info("instance {}: environment: {}", in.index, env.empty() ? "-" : env);
         log.file_only->info("instance {}: command: {}", in.index, argv);
     }

@@ -52,9 +52,7 @@ TEST(LogFiles, CreatesMissingDirectoriesAndOneFilePerInstance) {
 
 TEST(LogFiles, SecondRunInTheSameSecondGetsItsOwnNamesAndLeavesOtherFilesAlone) {
     TempDir tmp;
-    {
-        std::ofstream(tmp / "keep.txt") << "mine";
-    }
+    { std::ofstream(tmp / "keep.txt") << "mine"; }
     RunLogFiles first = create_run_log_files(tmp.path(), "run", two_instances());
     ASSERT_EQ(write(first.instance_fds[0], "first", 5), 5);
     RunLogFiles second = create_run_log_files(tmp.path(), "run", two_instances());
@@ -76,9 +74,7 @@ TEST(LogFiles, StrayFileWithTheSameNameMovesTheRunToTheNextStem) {
     TempDir tmp;
     RunLogFiles first = create_run_log_files(tmp.path(), "run", two_instances());
     const std::string next = first.stem + "-2";
-    {
-        std::ofstream(next + "_instance_1_cpus_9.log") << "stray";
-    }
+    { std::ofstream(next + "_instance_1_cpus_9.log") << "stray"; }
     RunLogFiles second = create_run_log_files(tmp.path(), "run", two_instances());
     EXPECT_NE(second.stem, first.stem);
     EXPECT_NE(second.stem, next);
@@ -87,9 +83,7 @@ TEST(LogFiles, StrayFileWithTheSameNameMovesTheRunToTheNextStem) {
 
 TEST(LogFiles, UnusableDirectoryIsAOneLineError) {
     TempDir tmp;
-    {
-        std::ofstream(tmp / "file") << "x";
-    }
+    { std::ofstream(tmp / "file") << "x"; }
     try {
         create_run_log_files(tmp / "file/logs", "run", two_instances());
         FAIL() << "expected an error";

@@ -17,7 +17,7 @@
 namespace ipex::launcher::testing {
 
 class TempDir {
-public:
+  public:
     TempDir() {
         char pattern[] = "/tmp/ipexrun-test-XXXXXX";
         if (!mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
@@ -30,7 +30,7 @@ public:
     const std::string& path() const { return path_; }
     std::string operator/(const std::string& name) const { return path_ + "/" + name; }
 
-private:
+  private:
     std::string path_;
 };
 
@@ -51,7 +51,7 @@ inline std::vector<std::string> files_in(const std::string& dir) {
 
 // Points fd 1 and 2 at files while alive; stdout()/stderr() give what was written.
 class CaptureOutput {
-public:
+  public:
     CaptureOutput() {
         std::fflush(stdout);
         std::fflush(stderr);
@@ -75,7 +75,7 @@ public:
     std::string out() const { return read_file(dir_ / "stdout"); }
     std::string err() const { return read_file(dir_ / "stderr"); }
 
-private:
+  private:
     static void redirect(int fd, const std::string& path) {
         FILE* file = std::fopen(path.c_str(), "w");
         dup2(fileno(file), fd);

@@ -205,8 +205,9 @@ TEST(Supervisor, PlanEnvironmentIsAppliedOnTopOfTheLaunchers) {
     setenv("IPEX_SV_INHERITED", "from parent", 1);
     setenv("IPEX_SV_REPLACED", "old", 1);
     LaunchPlan plan;
-    plan.instances = {
-        sh(0, {0}, "echo \"$IPEX_SV_INHERITED|$IPEX_SV_REPLACED|$IPEX_SV_NEW\"; env | grep -c '^IPEX_SV_REPLACED='")};
+    plan.instances = {sh(0, {0},
+                         "echo \"$IPEX_SV_INHERITED|$IPEX_SV_REPLACED|$IPEX_SV_NEW\"; env | grep "
+                         "-c '^IPEX_SV_REPLACED='")};
     plan.instances[0].env = {{"IPEX_SV_REPLACED", "new"}, {"IPEX_SV_NEW", "a b;c"}};
     const RunResult r = run(plan, quick());
     unsetenv("IPEX_SV_INHERITED");
@@ -238,7 +239,8 @@ TEST(Supervisor, NoBindingLeavesTheLaunchersCpus) {
 
 TEST(Supervisor, MemoryPolicyIsTheOneTheProbeChose) {
     LaunchPlan plan;
-    plan.instances = {sh(0, {0}, "grep -m1 -o -E ' (default|bind|prefer)[^ ]*' /proc/self/numa_maps")};
+    plan.instances = {
+        sh(0, {0}, "grep -m1 -o -E ' (default|bind|prefer)[^ ]*' /proc/self/numa_maps")};
     plan.instances[0].memory_nodes = {0};
     const MemoryPolicyChoice choice = choose_memory_policy(plan);
     const RunResult r = run(plan, quick());
@@ -260,15 +262,14 @@ TEST(Supervisor, MissingProgramIsExitCode127WithAOneLineMessage) {
     const RunResult r = run(plan, quick());
     EXPECT_EQ(r.code, 127);
     EXPECT_TRUE(contains(
-        r.err, "[0] ipexrun: cannot execute '/nonexistent/ipexrun-prog': No such file or directory\n"))
+        r.err,
+        "[0] ipexrun: cannot execute '/nonexistent/ipexrun-prog': No such file or directory\n"))
         << r.err;
 }
 
 TEST(Supervisor, ProgramFoundOnPathAndNonExecutableFileIs126) {
     TempDir tmp;
-    {
-        std::ofstream(tmp / "plain") << "echo never\n";
-    }
+    { std::ofstream(tmp / "plain") << "echo never\n"; }
     LaunchPlan plan;
     InstanceLaunch on_path = sh(0, {0}, "");
     on_path.argv = {"echo", "found on PATH"};
@@ -286,9 +287,7 @@ TEST(Supervisor, ProgramFoundOnPathAndNonExecutableFileIs126) {
 
 TEST(Supervisor, LogFilesPerRunNeverOverwriteAnEarlierRun) {
     TempDir tmp;
-    {
-        std::ofstream(tmp / "earlier.txt") << "not ours";
-    }
+    { std::ofstream(tmp / "earlier.txt") << "not ours"; }
     SupervisorOptions options = quick();
     options.log_dir = tmp.path();
     options.log_prefix = "bench";
@@ -327,9 +326,7 @@ TEST(Supervisor, LogFilesPerRunNeverOverwriteAnEarlierRun) {
 
 TEST(Supervisor, UnusableLogDirectoryStopsBeforeStartingAnything) {
     TempDir tmp;
-    {
-        std::ofstream(tmp / "file") << "x";
-    }
+    { std::ofstream(tmp / "file") << "x"; }
     SupervisorOptions options = quick();
     options.log_dir = tmp / "file";
     LaunchPlan plan;
