@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from util import BF16_TOL, FP32_TOL, rel_err
+from kernels_testutil import BF16_TOL, FP32_TOL, rel_err
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

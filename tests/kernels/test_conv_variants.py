@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from util import BF16_TOL, FP32_TOL, rel_err
+from kernels_testutil import BF16_TOL, FP32_TOL, rel_err
 
 CASES = [
     # (module factory, input shape)

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from util import BF16_TOL, FP32_TOL, rel_err
+from kernels_testutil import BF16_TOL, FP32_TOL, rel_err
 
 # name -> (args, eager reference, needs positive pre-activation)
 POST_OPS = {

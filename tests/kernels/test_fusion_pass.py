@@ -4,7 +4,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from util import BF16_TOL, rel_err
+from kernels_testutil import BF16_TOL, rel_err
 
 TOL = 1e-4
 

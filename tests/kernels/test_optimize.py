@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from util import BF16_TOL, rel_err
+from kernels_testutil import BF16_TOL, rel_err
 
 OPT_TOL = 1e-4  # folding changes the rounding of weights: a little above the kernel tolerance
 
