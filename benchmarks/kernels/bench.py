@@ -102,7 +102,7 @@ def worker(workload, variant, budget):
         for _ in range(2):
             model(x)
         start = time.perf_counter()
-        while len(times) < 5 or (time.perf_counter() - start < budget and len(times) < 200):
+        while len(times) < 3 or (time.perf_counter() - start < budget and len(times) < 200):
             t = time.perf_counter()
             model(x)
             times.append(time.perf_counter() - t)
@@ -113,6 +113,16 @@ def worker(workload, variant, budget):
 
 # ---------------------------------------------------------------- driver side
 def run_one(workload, variant, blas1, args):
+    """Best of --repeat fresh processes (the machine is shared: keep the least disturbed)."""
+    runs = [run_once(workload, variant, blas1, args) for _ in range(args.repeat)]
+    ok = [r for r in runs if "ms" in r]
+    if not ok:
+        return runs[0]
+    best = min(ok, key=lambda r: r["ms"])
+    return dict(best, min_ms=min(r["min_ms"] for r in ok))
+
+
+def run_once(workload, variant, blas1, args):
     env = dict(os.environ, OMP_NUM_THREADS="2")
     env.pop("OPENBLAS_NUM_THREADS", None)
     if blas1:
@@ -131,6 +141,7 @@ def main():
     ap.add_argument("--worker", nargs=2)
     ap.add_argument("--budget", type=float, default=2.0, help="seconds of timed runs per measurement")
     ap.add_argument("--build-dir", default=str(REPO / "build-kn"))
+    ap.add_argument("--repeat", type=int, default=1, help="processes per measurement, best kept")
     ap.add_argument("--only", default=",".join(WORKLOADS))
     ap.add_argument("--json", help="also write the raw results here")
     args = ap.parse_args()
