@@ -48,7 +48,7 @@ void TaskExecutor::loop(std::exception_ptr* startup_error, bool* started) {
     }
     // Jobs report their own errors (through their future); one more guard keeps the worker.
     try {
-      refresh_pin();
+      if (pool_.size() > 1) refresh_pin();  // a one-thread team has no helper threads to replace
       job.run();
     } catch (...) {
     }
