@@ -92,82 +92,99 @@ def prepare(variant, model, x):
     raise ValueError(variant)
 
 
-def worker(workload, variant, budget):
+def worker(workload, variants, budget):
+    """Times `variants` of one workload in this process, alternating them call by call so
+    that load from other jobs on the machine hits every variant alike."""
     import torch
     torch.set_num_threads(2)
-    model, x, flops = build(workload)
-    model, x, autocast = prepare(variant, model, x)
-    times = []
-    with torch.no_grad(), torch.cpu.amp.autocast(enabled=autocast is not None):
-        for _ in range(2):
-            model(x)
-        start = time.perf_counter()
-        while len(times) < 3 or (time.perf_counter() - start < budget and len(times) < 200):
+    runs, out = {}, {}
+    for v in variants:
+        model, x, flops = build(workload)
+        try:
+            runs[v] = prepare(v, model, x) + (flops,)
+            call(runs[v])
+            call(runs[v])
+        except Exception as e:  # a stock variant may not support this model: report it
+            out[v] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:100]}"}
+            runs.pop(v, None)
+    times = {v: [] for v in runs}
+    start = time.perf_counter()
+    while runs and (min(len(t) for t in times.values()) < 3 or
+                    (time.perf_counter() - start < budget * len(runs) and min(len(t) for t in times.values()) < 100)):
+        for v, r in runs.items():
             t = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - t)
-    times.sort()
-    print(json.dumps({"ms": times[len(times) // 2] * 1e3, "min_ms": times[0] * 1e3, "flops": flops,
-                      "n": len(times)}))
+            call(r)
+            times[v].append(time.perf_counter() - t)
+    for v, ts in times.items():
+        ts.sort()
+        out[v] = {"ms": ts[len(ts) // 2] * 1e3, "min_ms": ts[0] * 1e3, "flops": runs[v][3], "n": len(ts)}
+    print(json.dumps(out))
+
+
+def call(run):
+    import torch
+    model, x, autocast, _ = run
+    with torch.no_grad(), torch.cpu.amp.autocast(enabled=autocast is not None):
+        model(x)
 
 
 # ---------------------------------------------------------------- driver side
-def run_one(workload, variant, blas1, args):
-    """Best of --repeat fresh processes (the machine is shared: keep the least disturbed)."""
-    runs = [run_once(workload, variant, blas1, args) for _ in range(args.repeat)]
-    ok = [r for r in runs if "ms" in r]
-    if not ok:
-        return runs[0]
-    best = min(ok, key=lambda r: r["ms"])
-    return dict(best, min_ms=min(r["min_ms"] for r in ok))
-
-
-def run_once(workload, variant, blas1, args):
+def run_group(workload, variants, blas1, args):
+    """One worker process (OMP_NUM_THREADS=2, OPENBLAS_NUM_THREADS=1 if `blas1`) timing
+    `variants` interleaved; results keyed "<variant>[+blas1]"."""
     env = dict(os.environ, OMP_NUM_THREADS="2")
     env.pop("OPENBLAS_NUM_THREADS", None)
     if blas1:
         env["OPENBLAS_NUM_THREADS"] = "1"
     env["PYTHONPATH"] = str(pathlib.Path(args.build_dir).resolve() / "python")  # the built package
-    cmd = [sys.executable, __file__, "--worker", workload, variant, "--budget", str(args.budget)]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    cmd = [sys.executable, __file__, "--worker", workload, ",".join(variants), "--budget", str(args.budget)]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    suffix = "+blas1" if blas1 else ""
     if p.returncode != 0:
-        tail = (p.stderr.strip().splitlines() or ["?"])[-1]
-        return {"error": tail[:120]}
-    return json.loads(p.stdout.strip().splitlines()[-1])
+        tail = (p.stderr.strip().splitlines() or ["?"])[-1][:120]
+        return {v + suffix: {"error": tail} for v in variants}
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    return {v + suffix: r for v, r in res.items()}
+
+
+def merge(old, new):
+    """Keeps the better median of two runs of a variant, and the lower minimum."""
+    if old is None or "ms" not in old:
+        return new
+    if "ms" not in new:
+        return old
+    best = dict(new if new["ms"] < old["ms"] else old)
+    best["min_ms"] = min(old["min_ms"], new["min_ms"])
+    return best
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--worker", nargs=2)
-    ap.add_argument("--budget", type=float, default=2.0, help="seconds of timed runs per measurement")
+    ap.add_argument("--budget", type=float, default=2.0, help="seconds of timed runs per variant")
     ap.add_argument("--build-dir", default=str(REPO / "build-kn"))
     ap.add_argument("--repeat", type=int, default=1, help="processes per measurement, best kept")
     ap.add_argument("--only", default=",".join(WORKLOADS))
     ap.add_argument("--json", help="also write the raw results here")
     args = ap.parse_args()
     if args.worker:
-        return worker(*args.worker, args.budget)
+        return worker(args.worker[0], args.worker[1].split(","), args.budget)
 
     load = os.getloadavg()[0]
     print(f"# 2 threads, load average at start {load:.2f} (other jobs on this machine add noise)")
     rows, raw = [], {}
     for wl in args.only.split(","):
+        variants = [v for v in STOCK_FP32 + STOCK_BF16 if not (v == "jit_autocast" and wl.startswith("linear"))]
+        variants += [v for v in IPEX_FP32 + IPEX_BF16 if not (v.endswith("_graph") and not wl.startswith("rn50"))]
         res = {}
-        for v in STOCK_FP32 + STOCK_BF16:
-            if v == "jit_autocast" and wl.startswith("linear"):
-                continue
+        for _ in range(args.repeat):
             for blas1 in (False, True):
-                if blas1 and wl.startswith("rn50") and v != "eager":
-                    continue  # conv models do not call BLAS: one OPENBLAS=1 variant as a check
-                res[f"{v}{'+blas1' if blas1 else ''}"] = run_one(wl, v, blas1, args)
-        for v in IPEX_FP32 + IPEX_BF16:
-            if v.endswith("_graph") and not wl.startswith("rn50"):
-                continue  # the graph pass targets conv nets; linear/encoder run eager
-            res[v] = run_one(wl, v, False, args)
+                for k, r in run_group(wl, variants, blas1, args).items():
+                    res[k] = merge(res.get(k), r)
         raw[wl] = res
         for prec, stock, mine in (("fp32", STOCK_FP32, IPEX_FP32), ("bf16", STOCK_BF16, IPEX_BF16)):
             cands = {k: r for k, r in res.items() if k.split("+")[0] in stock and "ms" in r}
-            ours_c = {k: r for k, r in res.items() if k in mine and "ms" in r}
+            ours_c = {k: r for k, r in res.items() if k.split("+")[0] in mine and "ms" in r}
             if not cands or not ours_c:
                 print(f"# {wl} {prec}: no successful stock or ipex run")
                 continue
