@@ -92,9 +92,19 @@ def runtime_library():
     return str(lib)
 
 
-def test_preloaded_library_sees_every_team_size_change(two_cpus):
-    """Preloaded, the library's omp_set_num_threads runs in front of libgomp's for every
-    caller, torch included: the generation moves without anyone reading the count."""
+IOMP = "/usr/lib/x86_64-linux-gnu/libiomp5.so"
+
+
+@pytest.mark.parametrize("omp", ["libgomp", "libiomp5"])
+def test_preloaded_library_sees_every_team_size_change(two_cpus, omp):
+    """Preloaded, the library's omp_set_num_threads runs in front of the OpenMP runtime's for
+    every caller, torch included: the generation moves without anyone reading the count.
+    (With Intel OpenMP also preloaded, libipex_runtime.so must come first in LD_PRELOAD.)"""
+    preload = runtime_library()
+    if omp == "libiomp5":
+        if not os.path.exists(IOMP):
+            pytest.skip("libiomp5 not installed")
+        preload += ":" + IOMP
     out = run_python("""
         import torch, ipex
         C = ipex._C
@@ -103,11 +113,11 @@ def test_preloaded_library_sees_every_team_size_change(two_cpus):
         torch.set_num_threads(1)
         torch.set_num_threads(2)
         print(C.omp_thread_generation() - g)
-    """, {"LD_PRELOAD": runtime_library()})
-    assert int(out.split()[-1]) >= 2
-
-
-IOMP = "/usr/lib/x86_64-linux-gnu/libiomp5.so"
+        print(ipex._C.openmp_runtime_name())
+    """, {"LD_PRELOAD": preload})
+    bumps, runtime = out.split()
+    assert int(bumps) >= 2
+    assert runtime == ("libgomp" if omp == "libgomp" else "libiomp5/libomp")
 
 
 @pytest.mark.skipif(not os.path.exists(IOMP), reason="libiomp5 not installed")
