@@ -9,10 +9,7 @@ import sys
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-BUILD = pathlib.Path(os.environ.get("IPEX_BUILD_DIR", REPO / "build")).resolve()
-SHARED = (REPO.parent / "shared").resolve()
-TORCH_PYTHON = "/usr/bin/python3"
+from project_paths import BUILD, SHARED
 
 # The build tree holds the importable package (python_shim copied next to its _C module).
 if (BUILD / "python").is_dir():

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, SHARED
+from project_paths import REPO, SHARED
 
 TOPOLOGIES = REPO / "tests" / "topologies"
 TWO_BY_28 = str(TOPOLOGIES / "xeon-2s28c2t.xml")

@@ -3,7 +3,7 @@ import os
 import re
 import subprocess
 
-from conftest import REPO
+from project_paths import REPO
 
 
 def expand(text):

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from conftest import BUILD, TORCH_PYTHON
+from project_paths import BUILD, TORCH_PYTHON
 
 MODEL = textwrap.dedent("""
     from __future__ import annotations  # must stay the first statement: no prelude pasted
