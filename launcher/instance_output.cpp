@@ -1,5 +1,6 @@
 #include "instance_output.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,12 @@ bool write_fully(int fd, const char* data, std::size_t size) {
     while (size > 0) {
         const ssize_t n = write(fd, data, size);
         if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            // Someone made our terminal non-blocking: wait for room instead of losing lines.
+            pollfd ready{fd, POLLOUT, 0};
+            poll(&ready, 1, -1);
+            continue;
+        }
         if (n <= 0) return false;
         data += n;
         size -= static_cast<std::size_t>(n);

@@ -375,6 +375,10 @@ void log_plan(const LauncherLog& log, const LaunchPlan& plan, const RunLogFiles&
 
 int run_plan(const LaunchPlan& plan, const SupervisorOptions& options) {
     ensure_standard_fds();
+    if (plan.instances.empty()) {
+        if (auto base = spdlog::default_logger()) base->error("the plan has no instances");
+        return 1;
+    }
     std::optional<RunLogFiles> files;
     if (!options.log_dir.empty()) {
         try {
@@ -384,23 +388,18 @@ int run_plan(const LaunchPlan& plan, const SupervisorOptions& options) {
             return 1;
         }
     }
-    LauncherLog log = make_launcher_log(files ? files->launcher_path : "");
-    if (plan.instances.empty()) {
-        log.log->error("the plan has no instances");
-        return 1;
-    }
-    if (files) {
-        log.log->info("logs: {}_*.log", files->stem);
-        log_plan(log, plan, *files);
-    }
-    const MemoryPolicyChoice memory = choose_memory_policy(plan);
-    if (!memory.warning.empty()) log.log->warn("{}", memory.warning);
-
     try {
+        LauncherLog log = make_launcher_log(files ? files->launcher_path : "");
+        if (files) {
+            log.log->info("logs: {}_*.log", files->stem);
+            log_plan(log, plan, *files);
+        }
+        const MemoryPolicyChoice memory = choose_memory_policy(plan);
+        if (!memory.warning.empty()) log.log->warn("{}", memory.warning);
         Supervision supervision(plan, options, log, memory.policy, files ? &*files : nullptr);
         return supervision.run();
-    } catch (const std::exception& e) {  // only set-up can throw (no pipe for signals)
-        log.log->error("{}", e.what());
+    } catch (const std::exception& e) {  // set-up only: the log file, the signal pipe
+        if (auto base = spdlog::default_logger()) base->error("{}", e.what());
         return 1;
     }
 }

@@ -41,6 +41,9 @@ InstanceLaunch sh(int index, std::vector<int> cpus, const std::string& script,
     return instance;
 }
 
+// Waits for the file $1 before going on to fail.
+const std::string kFailWhenReady = "while [ ! -e \"$1\" ]; do sleep 0.02; done; ";
+
 SupervisorOptions quick(std::chrono::milliseconds grace = std::chrono::milliseconds(300)) {
     SupervisorOptions options;
     options.grace = grace;
@@ -134,9 +137,11 @@ TEST(Supervisor, FirstFailingCodeComesBackAndKeepGoingLetsTheOthersFinish) {
 TEST(Supervisor, FailureStopsTheOthersWithSigterm) {
     TempDir tmp;
     LaunchPlan plan;
+    // Instance 1 fails only once instance 0 has set its trap (a loaded machine may be slow).
     plan.instances = {
-        sh(0, {0}, "trap 'echo terminated > \"$1\"; exit 0' TERM; sleep 30 & wait", {tmp / "t"}),
-        sh(1, {1}, "sleep 0.2; exit 4")};
+        sh(0, {0}, "trap 'echo terminated > \"$1\"; exit 0' TERM; : > \"$2\"; sleep 30 & wait",
+           {tmp / "t", tmp / "ready"}),
+        sh(1, {1}, kFailWhenReady + "exit 4", {tmp / "ready"})};
     const RunResult r = run(plan, quick(std::chrono::milliseconds(10000)));
     EXPECT_EQ(r.code, 4) << r.err;
     EXPECT_LT(r.seconds, 5.0);  // stopped, not waited for, nor killed after the grace time
@@ -145,8 +150,10 @@ TEST(Supervisor, FailureStopsTheOthersWithSigterm) {
 }
 
 TEST(Supervisor, InstanceIgnoringSigtermIsKilledAfterTheGraceTime) {
+    TempDir tmp;
     LaunchPlan plan;
-    plan.instances = {sh(0, {0}, "trap '' TERM; sleep 30"), sh(1, {1}, "sleep 0.1; exit 2")};
+    plan.instances = {sh(0, {0}, "trap '' TERM; : > \"$1\"; sleep 30", {tmp / "ready"}),
+                      sh(1, {1}, kFailWhenReady + "exit 2", {tmp / "ready"})};
     const RunResult r = run(plan, quick(std::chrono::milliseconds(300)));
     EXPECT_EQ(r.code, 2) << r.err;
     EXPECT_GE(r.seconds, 0.3);
@@ -393,4 +400,10 @@ TEST(Supervisor, NumactlAndTasksetPlansAreNotProbedNorBoundAgain) {
     const RunResult r = run(plan, quick());  // the prefix would do the binding; there is none
     EXPECT_EQ(r.code, 0);
     EXPECT_EQ(r.out, "[0] " + std::to_string(CPU_COUNT(&mine)) + "\n") << r.out;
+}
+
+TEST(Supervisor, EmptyPlanIsAnErrorNotACrash) {
+    const RunResult r = run(LaunchPlan{}, quick());
+    EXPECT_EQ(r.code, 1);
+    EXPECT_TRUE(contains(r.err, "the plan has no instances")) << r.err;
 }

