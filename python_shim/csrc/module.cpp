@@ -164,12 +164,15 @@ class PyPin {
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "ipex runtime: CPU pools, pinned OpenMP teams, tasks, thread-count watch";
-  // Bad input raises ValueError with the library's one-line message.
+  // Bad input raises ValueError with the library's one-line message; torch errors keep their
+  // message without the C++ backtrace.
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const std::invalid_argument& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const c10::Error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what_without_backtrace());
     }
   });
 

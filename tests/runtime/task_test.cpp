@@ -134,3 +134,25 @@ TEST(Task, BadPoolFailsAtConstruction) {
 
 }  // namespace
 }  // namespace ipex::runtime
+
+namespace ipex::runtime {
+namespace {
+
+TEST(Task, AJobMayDropTheLastReferenceToItsExecutor) {
+  auto holder = std::make_shared<std::shared_ptr<TaskExecutor>>(executor_on({allowed_cpus()[0]}));
+  std::weak_ptr<TaskExecutor> watch = *holder;
+  std::promise<void> done;
+  auto finished = done.get_future();
+  (*holder)->submit(TaskExecutor::Job{[holder, &done] {
+                                        holder->reset();  // ~TaskExecutor on its own worker
+                                        done.set_value();
+                                      },
+                                      nullptr});
+  holder.reset();
+  finished.wait();
+  for (int i = 0; i < 1000 && !watch.expired(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(watch.expired());
+}
+
+}  // namespace
+}  // namespace ipex::runtime

@@ -32,21 +32,27 @@ class TaskExecutor {
   void submit(Job job);
 
   // Stops accepting jobs; drain runs the queued ones first, cancel hands each queued job an
-  // error instead. Joins the worker. Idempotent.
+  // error instead. Joins the worker (called from one of its own jobs, e.g. when a job drops
+  // the last reference to its executor, the worker finishes on its own instead). Idempotent.
   void shutdown(Shutdown mode = Shutdown::drain);
 
   const CPUPool& pool() const { return pool_; }
-  std::thread::id worker_id() const { return worker_.get_id(); }
+  std::thread::id worker_id() const { return worker_id_; }
 
  private:
-  void loop(std::exception_ptr* startup_error, bool* started);
+  // Shared with the worker, so that it may outlive this object (see shutdown()).
+  struct Queue {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Job> jobs;
+    bool stopping = false;
+  };
+  static void loop(std::shared_ptr<Queue> queue, CPUPool pool, std::exception_ptr* startup_error, bool* started);
 
   CPUPool pool_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> queue_;
-  bool stopping_ = false;
+  std::shared_ptr<Queue> queue_;
   std::thread worker_;
+  std::thread::id worker_id_;
 };
 
 }  // namespace ipex::runtime
