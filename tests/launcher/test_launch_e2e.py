@@ -152,6 +152,20 @@ def test_first_failing_code_is_the_launchers_and_the_others_are_stopped(ipexrun,
     assert "exit 7 (first failure)" in r.stderr
 
 
+def test_python_program_gets_its_cpus_and_arguments(ipexrun, tmp_path):
+    program = tmp_path / "prog.py"
+    program.write_text("import os, sys\n"
+                       "print(sorted(os.sched_getaffinity(0)), sys.argv[1:], flush=True)\n"
+                       "sys.exit(int(os.environ['IPEXRUN_INSTANCE_INDEX']) * 5)\n")
+    args = ("--python", "/usr/bin/python3", "--ninstances", "2", str(program), "a b", "c;d")
+    plan = dry_plan(ipexrun, *args)
+    r = run(ipexrun, "--keep-going", *args)
+    assert r.returncode == 5, r.stderr
+    for instance in plan:
+        assert lines_of(r.stdout, instance["index"]) == [
+            f"{instance['cpus']} ['a b', 'c;d']"]
+
+
 def test_killed_instance_gives_128_plus_signal(ipexrun):
     r = run(ipexrun, "--ninstances", "1", "--no-python", "/bin/sh", "-c", "kill -ABRT $$")
     assert r.returncode == 128 + signal.SIGABRT, r.stderr
