@@ -195,6 +195,8 @@ SpawnedInstance spawn_instance(const InstanceLaunch& instance, const SpawnSettin
     const NodeMask all_nodes(instance.memory_nodes);
     const NodeMask preferred_node(first_node(instance.memory_nodes));
     const pid_t launcher = getpid();
+    const long open_max = sysconf(_SC_OPEN_MAX);
+    const int max_fd = open_max > 0 && open_max < 65536 ? static_cast<int>(open_max) : 65536;
 
     int out[2] = {-1, -1};
     int err[2] = {-1, -1};
@@ -222,6 +224,10 @@ SpawnedInstance spawn_instance(const InstanceLaunch& instance, const SpawnSettin
         dup2(out[1], STDOUT_FILENO);
         dup2(err[1], STDERR_FILENO);
         if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
+        // Only stdin/stdout/stderr go on, as with Python's Popen in the peers: the launcher's
+        // log files (spdlog's is not close-on-exec) and pipes are none of the program's business.
+        if (close_range(3, ~0U, 0) != 0)
+            for (int fd = 3; fd < max_fd; ++fd) close(fd);
         if (direct) {
             if (sched_setaffinity(0, cpus_size, cpus) != 0)
                 write_error_and_exit(bind_error, errno, 126);

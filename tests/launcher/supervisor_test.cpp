@@ -407,3 +407,14 @@ TEST(Supervisor, EmptyPlanIsAnErrorNotACrash) {
     EXPECT_EQ(r.code, 1);
     EXPECT_TRUE(contains(r.err, "the plan has no instances")) << r.err;
 }
+
+TEST(Supervisor, InstancesInheritOnlyTheStandardDescriptors) {
+    TempDir tmp;
+    SupervisorOptions options = quick();
+    options.log_dir = tmp.path();  // the launcher's own log file is open during the run
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "ls /proc/self/fd")};  // ls itself opens one to list them
+    const RunResult r = run(plan, options);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(lines_of(r.out, 0), (std::vector<std::string>{"0", "1", "2", "3"})) << r.out;
+}
