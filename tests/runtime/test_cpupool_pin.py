@@ -64,10 +64,10 @@ def test_pin_pins_the_team_and_restores_it_exactly(rt, two_cpus, threads2):
     with rt.pin(rt.CPUPool([b, a])):
         assert torch.get_num_threads() == 2
         assert team_allowed_lists() == [str(b), str(a)]
-        assert ipex._C.current_cpu_pool().cpus == [b, a]
+        assert rt.current_cpu_pool() == rt.CPUPool([b, a])
     assert torch.get_num_threads() == 2
     assert team_allowed_lists() == before
-    assert ipex._C.current_cpu_pool() is None
+    assert rt.current_cpu_pool() is None
 
 
 def test_nested_pins(rt, two_cpus, threads2):

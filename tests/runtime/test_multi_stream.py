@@ -166,3 +166,5 @@ def test_split_errors_are_one_line_value_errors(rt, two_cpus):
     dim = rt.MultiStreamModule(lambda a: a, num_streams=2, cpu_pool=pool, input_split_hint=H(3))
     with pytest.raises(ValueError, match="out of range"):
         dim(torch.ones(4))
+    with pytest.raises(ValueError, match="out of range"):
+        add(torch.tensor(1.0), torch.tensor(2.0))  # 0-dim tensors cannot be split

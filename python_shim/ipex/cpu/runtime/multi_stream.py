@@ -39,7 +39,7 @@ def _find_batch(value, hint, found):
         return
     if isinstance(hint, int):
         if isinstance(value, torch.Tensor):
-            if not -value.dim() <= hint < max(value.dim(), 1):
+            if value.dim() == 0 or not -value.dim() <= hint < value.dim():
                 raise ValueError(f"MultiStreamModule: split dim {hint} is out of range for a tensor of "
                                  f"{value.dim()} dims")
             found.append(value.size(hint))
@@ -91,9 +91,7 @@ def _arg_hints(hint, args, kwargs):
     if len(hint.args) != len(args):
         raise ValueError(f"MultiStreamModule: input_split_hint has {len(hint.args)} positional entries for "
                          f"{len(args)} positional arguments")
-    unknown = set(hint.kwargs) - set(kwargs)
-    if unknown:
-        raise ValueError(f"MultiStreamModule: input_split_hint names keyword arguments not given: {sorted(unknown)}")
+    # Hints of keyword arguments left out of this call are simply unused.
     return tuple(hint.args), {k: hint.kwargs.get(k) for k in kwargs}
 
 
