@@ -304,3 +304,39 @@ def test_ctrl_z_stops_the_instances_and_continuing_resumes_them(ipexrun):
             proc.kill()
     assert proc.returncode == 0, err
     assert lines_of(out, 0) == ["finished"] and lines_of(out, 1) == ["finished"]
+
+
+def test_piped_input_reaches_the_instance(ipexrun):
+    r = subprocess.run([ipexrun, "--ninstances", "1", "--no-python", "cat"], input="piped in\n",
+                       capture_output=True, text=True, env=clean_env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert lines_of(r.stdout, 0) == ["piped in"]
+
+
+def test_terminal_input_is_not_offered_to_background_instances(ipexrun):
+    """Instances lead their own process groups, so reading the terminal would stop them
+    (SIGTTIN) for good; they get /dev/null instead and `cat` ends at once."""
+    pid, terminal = pty.fork()
+    if pid == 0:
+        try:
+            os.execve(ipexrun, [ipexrun, "--ninstances", "1", "--no-python", "cat"], clean_env())
+        finally:
+            os._exit(127)
+    output, done, status = b"", 0, 0
+    try:
+        deadline = time.monotonic() + 30
+        while done == 0:
+            assert time.monotonic() < deadline, output
+            if select.select([terminal], [], [], 0.1)[0]:
+                try:
+                    output += os.read(terminal, 4096)
+                except OSError:
+                    time.sleep(0.05)
+            done, status = os.waitpid(pid, os.WNOHANG)
+    finally:
+        if done == 0:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(terminal)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert b"exit 0" in output
