@@ -43,19 +43,19 @@ SignalWatch::SignalWatch() {
     g_write_fd = write_fd_;
 
     for (int i = 0; i < kCount; ++i) {
-        sigaction(kWatchedSignals[i], nullptr, &saved_[i]);
         const int sig = kWatchedSignals[i];
+        sigaction(sig, nullptr, &saved_[i]);
         const bool forwardable = sig != SIGCHLD && sig != SIGPIPE && sig != SIGCONT;
         if (forwardable && saved_[i].sa_handler == SIG_IGN) continue;
         struct sigaction action {};
         sigemptyset(&action.sa_mask);
-        if (kWatchedSignals[i] == SIGPIPE) {
+        if (sig == SIGPIPE) {
             action.sa_handler = SIG_IGN;
         } else {
             action.sa_handler = on_signal;
-            action.sa_flags = SA_RESTART | (kWatchedSignals[i] == SIGCHLD ? SA_NOCLDSTOP : 0);
+            action.sa_flags = SA_RESTART | (sig == SIGCHLD ? SA_NOCLDSTOP : 0);
         }
-        sigaction(kWatchedSignals[i], &action, nullptr);
+        sigaction(sig, &action, nullptr);
     }
     // A launcher started with these signals blocked would never hear them.
     sigset_t set;
