@@ -70,10 +70,12 @@ std::vector<std::string> library_search_dirs(const SearchRoots& roots) {
 std::optional<std::string> find_library(const std::string& name,
                                         const std::vector<std::string>& dirs,
                                         const DirectoryLister& list) {
+    const std::string stem = "lib" + name + ".so";
     for (const auto& dir : dirs) {
         std::optional<std::string> best;
         std::vector<int> best_version;
         for (const auto& file : list(dir)) {
+            if (file.compare(0, stem.size(), stem) != 0) continue;  // most files: cheaply out
             const auto version = version_of(file, name);
             if (!version) continue;
             // {} (unversioned) sorts as the best; otherwise the highest version wins.

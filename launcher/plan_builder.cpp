@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <map>
+
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
 
@@ -180,10 +182,17 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& t
     allocator::SearchRoots roots{lookup(env, "CONDA_PREFIX"), lookup(env, "VIRTUAL_ENV"),
                                  lookup(env, "HOME")};
     const auto dirs = allocator::library_search_dirs(roots);
+    // Three names are looked up in the same folders: list each folder once.
+    std::map<std::string, std::vector<std::string>> listed;
+    const allocator::DirectoryLister list_once = [&](const std::string& dir) {
+        auto it = listed.find(dir);
+        if (it == listed.end()) it = listed.emplace(dir, probes.list_dir(dir)).first;
+        return it->second;
+    };
     allocator::AvailableLibraries libs;
-    libs.tcmalloc = allocator::find_library("tcmalloc", dirs, probes.list_dir);
-    libs.jemalloc = allocator::find_library("jemalloc", dirs, probes.list_dir);
-    libs.iomp = allocator::find_library("iomp5", dirs, probes.list_dir);
+    libs.tcmalloc = allocator::find_library("tcmalloc", dirs, list_once);
+    libs.jemalloc = allocator::find_library("jemalloc", dirs, list_once);
+    libs.iomp = allocator::find_library("iomp5", dirs, list_once);
     std::vector<std::vector<int>> instance_cpus;
     for (const auto& inst : cpus.instances) instance_cpus.push_back(inst.cpus);
     allocator::EnvPlan env_plan =
