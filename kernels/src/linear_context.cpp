@@ -3,6 +3,9 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "dnnl_glue.h"
 
 namespace ipex::kernels {
@@ -25,8 +28,16 @@ struct LinearContext::Impl {
   c10::ScalarType requested = c10::kFloat, compute = c10::kFloat;
   std::unique_ptr<PackedWeights> weights;
   c10::optional<at::Tensor> bias;  // float32
+  bool matmul = false;  // dnnl::matmul instead of inner_product (weights seen as K x N)
   mutable EntryCache<LinearEntry> cache;
 };
+
+namespace {
+bool prefer_matmul() {
+  const char* env = std::getenv("IPEX_LINEAR_PRIMITIVE");
+  return env != nullptr && std::string(env) == "matmul";
+}
+}  // namespace
 
 LinearContext::LinearContext(const at::Tensor& weight, const c10::optional<at::Tensor>& bias, c10::ScalarType dtype)
     : impl_(std::make_unique<Impl>()) {
@@ -37,7 +48,8 @@ LinearContext::LinearContext(const at::Tensor& weight, const c10::optional<at::T
   m.requested = dtype;
   m.compute = compute_dtype(dtype, "ipex linear_prepack");
   at::Tensor w = weight.detach().to(m.compute).contiguous();
-  m.weights = std::make_unique<PackedWeights>(w, md_of(w));
+  m.matmul = prefer_matmul();
+  m.weights = std::make_unique<PackedWeights>(w, m.matmul ? md_of(w.t()) : md_of(w));
   if (bias && bias->defined()) {
     TORCH_CHECK(bias->numel() == m.n, "ipex linear_prepack: bias of size ", shape_str(bias->sizes()),
                 " does not match out_features ", m.n);
@@ -115,18 +127,28 @@ at::Tensor LinearContext::run(const at::Tensor& input, const PostOps& ops, const
 
   auto make = [&]() {
     try {
-      memory::desc wmd_any({m.n, m.k}, to_dnnl(m.compute), memory::format_tag::any);
-      memory::desc bias_md = m.bias ? memory::desc({m.n}, memory::data_type::f32, memory::format_tag::a)
-                                    : memory::desc();
       dnnl::primitive_attr attr;
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
       attr.set_post_ops(ops.to_dnnl(binary_md));
-      dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, src_md, wmd_any, bias_md, dst_md);
-      dnnl::inner_product_forward::primitive_desc pd(d, attr, cpu_engine());
       LinearEntry e;
-      e.prim = dnnl::inner_product_forward(pd);
-      e.scratch_md = pd.scratchpad_desc();
-      e.weights = m.weights->get(pd.weights_desc());
+      if (m.matmul) {
+        memory::desc wmd_any({m.k, m.n}, to_dnnl(m.compute), memory::format_tag::any);
+        memory::desc bias_md = m.bias ? memory::desc({1, m.n}, memory::data_type::f32, memory::format_tag::ab)
+                                      : memory::desc();
+        dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, wmd_any, bias_md, dst_md), attr, cpu_engine());
+        e.prim = dnnl::matmul(pd);
+        e.scratch_md = pd.scratchpad_desc();
+        e.weights = m.weights->get(pd.weights_desc());
+      } else {
+        memory::desc wmd_any({m.n, m.k}, to_dnnl(m.compute), memory::format_tag::any);
+        memory::desc bias_md = m.bias ? memory::desc({m.n}, memory::data_type::f32, memory::format_tag::a)
+                                      : memory::desc();
+        dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, src_md, wmd_any, bias_md, dst_md);
+        dnnl::inner_product_forward::primitive_desc pd(d, attr, cpu_engine());
+        e.prim = dnnl::inner_product_forward(pd);
+        e.scratch_md = pd.scratchpad_desc();
+        e.weights = m.weights->get(pd.weights_desc());
+      }
       return e;
     } catch (const dnnl::error& err) {
       rethrow_dnnl(op, "input " + shape_str(input.sizes()) + " weight " + shape_str({m.n, m.k}), err);
@@ -141,9 +163,11 @@ at::Tensor LinearContext::run(const at::Tensor& input, const PostOps& ops, const
       {DNNL_ARG_DST, wrap(dst_md, out)},
       {DNNL_ARG_SCRATCHPAD, wrap(entry->scratch_md, scratch)},
   };
-  if (m.bias)
-    args.emplace(DNNL_ARG_BIAS, memory({{m.n}, memory::data_type::f32, memory::format_tag::a}, cpu_engine(),
-                                       m.bias->data_ptr()));
+  if (m.bias) {
+    const memory::desc bias_md = m.matmul ? memory::desc({1, m.n}, memory::data_type::f32, memory::format_tag::ab)
+                                          : memory::desc({m.n}, memory::data_type::f32, memory::format_tag::a);
+    args.emplace(DNNL_ARG_BIAS, memory(bias_md, cpu_engine(), m.bias->data_ptr()));
+  }
   if (binary.defined()) {
     int idx = 0;
     for (const auto& s : ops.steps()) {
