@@ -29,18 +29,16 @@ class Task {
     auto promise = std::make_shared<std::promise<R>>();
     std::future<R> result = promise->get_future();
     // Held by pointer: std::function wants a copyable callable, arguments may be move-only.
-    auto call = std::make_shared<std::function<R()>>();
     auto bound = std::make_shared<std::tuple<std::decay_t<Args>...>>(std::forward<Args>(args)...);
-    *call = [f = f_, bound]() -> R { return std::apply(*f, std::move(*bound)); };
     executor_->submit(TaskExecutor::Job{
-        [promise, call, state = ThreadState::capture()] {
+        [promise, f = f_, bound, state = ThreadState::capture()] {
           try {
             ThreadState::Scope scope(state);
             if constexpr (std::is_void_v<R>) {
-              (*call)();
+              std::apply(*f, std::move(*bound));
               promise->set_value();
             } else {
-              promise->set_value((*call)());
+              promise->set_value(std::apply(*f, std::move(*bound)));
             }
           } catch (...) {
             promise->set_exception(std::current_exception());
