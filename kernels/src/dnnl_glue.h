@@ -81,8 +81,8 @@ class PackedWeights {
 template <class Entry>
 class EntryCache {
  public:
-  // Looks `key` up; on a miss calls make() outside any other entry's use. Notes a cache
-  // invalidation when the calling thread's OpenMP team size differs from the last call.
+  // Looks `key` up (the key includes `threads`); on a miss calls make(), and reports a cache
+  // invalidation when the miss comes with a team size different from the previous call's.
   template <class Make>
   std::shared_ptr<Entry> get(const std::string& key, int threads, Make&& make);
   int64_t size() const;
@@ -101,10 +101,11 @@ template <class Entry>
 template <class Make>
 std::shared_ptr<Entry> EntryCache<Entry>::get(const std::string& key, int threads, Make&& make) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (last_threads_ != -1 && last_threads_ != threads) note_thread_change();
+  const bool threads_changed = last_threads_ != -1 && last_threads_ != threads;
   last_threads_ = threads;
   for (auto& kv : entries_)
     if (kv.first == key) return kv.second;
+  if (threads_changed) note_thread_change();  // a new entry because the team size changed
   auto e = std::make_shared<Entry>(make());
   constexpr size_t kMaxEntries = 32;  // many input shapes: drop the oldest
   if (entries_.size() >= kMaxEntries) entries_.erase(entries_.begin());

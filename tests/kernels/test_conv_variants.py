@@ -74,12 +74,18 @@ def test_thread_count_change_gives_same_results(kops):
     from ipex.nn import PackedConv, PackedLinear
     pc, pl = PackedConv(conv), PackedLinear(lin)
     x, y = torch.randn(2, 16, 12, 12), torch.randn(9, 64)
+    from ipex import _C
     old = torch.get_num_threads()
     results = []
     try:
-        for n in (2, 1, 2):
+        torch.set_num_threads(2)
+        results.append((pc(x).clone(), pl(y).clone()))
+        before = _C.cache_invalidations()
+        for n in (1, 2):
             torch.set_num_threads(n)
             results.append((pc(x).clone(), pl(y).clone()))
+        # one new entry per context at 1 thread, reported to the runtime's watch; 2 is reused
+        assert _C.cache_invalidations() - before == 2
     finally:
         torch.set_num_threads(old)
     with torch.no_grad():
