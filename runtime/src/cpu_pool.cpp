@@ -47,7 +47,8 @@ std::vector<int> cgroup_cpuset() {
 }
 
 std::vector<int> compute_allowed() {
-  std::vector<int> cpus = detail::CpuMask::of_thread(0).cpus();
+  // The main thread's mask (its tid is the pid): the process's, whichever thread loads us.
+  std::vector<int> cpus = detail::CpuMask::of_thread(getpid()).cpus();
   std::vector<int> cg = cgroup_cpuset();
   if (!cg.empty()) {
     std::vector<int> both;
@@ -57,12 +58,18 @@ std::vector<int> compute_allowed() {
   return cpus;
 }
 
-// Taken when the library is loaded, before any pin scope narrows the main thread's mask.
-const std::vector<int> g_allowed_at_load = compute_allowed();
-
 }  // namespace
 
-const std::vector<int>& allowed_cpus() { return g_allowed_at_load; }
+const std::vector<int>& allowed_cpus() {
+  static const std::vector<int> allowed = compute_allowed();
+  return allowed;
+}
+
+namespace {
+// Taken when the library is loaded, before any pin scope narrows the main thread's mask
+// (the function-local static also serves static initialisers that run before this one).
+const bool g_allowed_taken_at_load = !allowed_cpus().empty();
+}  // namespace
 
 std::string format_cpu_list(const std::vector<int>& cpus) {
   std::string out;
