@@ -65,7 +65,7 @@ void team_region(int n, const char* what, Body body) {
   if (got != n)
     throw std::runtime_error(std::string(what) + ": asked OpenMP for " + std::to_string(n) +
                              " threads and got " + std::to_string(got.load()) +
-                             " (OMP_THREAD_LIMIT or OMP_DYNAMIC?)");
+                             " (called inside a parallel region, or limited by OMP_THREAD_LIMIT or OMP_DYNAMIC)");
   if (err != 0) throw std::runtime_error(std::string(what) + ": " + std::strerror(err.load()));
 }
 

@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <pthread.h>
 
+#include <atomic>
 #include <thread>
 
 #include "test_util.h"
@@ -92,6 +93,23 @@ TEST_F(PinTest, WorksOnAnyThreadIndependently) {
   EXPECT_EQ(their_threads, 1);
   EXPECT_EQ(theirs, std::vector<std::string>{std::to_string(b_)});
   EXPECT_EQ(team_allowed_lists(), mine);
+  EXPECT_EQ(omp_get_max_threads(), 2);
+}
+
+TEST_F(PinTest, InsideAParallelRegionFailsCleanly) {
+  std::vector<std::string> before = team_allowed_lists();
+  std::atomic<int> errors{0};
+  const CPUPool pool({a_, b_});
+#pragma omp parallel num_threads(2)
+  {
+    try {
+      pin p(pool);  // a nested region gets one thread, not two
+    } catch (const std::runtime_error& e) {
+      if (std::string(e.what()).find("inside a parallel region") != std::string::npos) ++errors;
+    }
+  }
+  EXPECT_EQ(errors.load(), 2);
+  EXPECT_EQ(team_allowed_lists(), before);
   EXPECT_EQ(omp_get_max_threads(), 2);
 }
 
