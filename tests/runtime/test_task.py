@@ -146,3 +146,16 @@ def test_bad_arguments(rt):
     assert f.get() == 1
     with pytest.raises(RuntimeError, match="already taken"):
         f.get()
+
+
+def test_dropped_futures_and_tasks_with_queued_python_calls(rt, two_cpus):
+    """Results nobody reads and Tasks dropped with calls still queued: every queued call
+    runs (drain) and the Python objects are released safely from the worker."""
+    ran = []
+    for round_ in range(10):
+        task = rt.Task(lambda x, r=round_: ran.append((r, float(x.sum()))) or [x] * 3, rt.CPUPool([two_cpus[0]]))
+        for i in range(10):
+            task(torch.full((2,), float(i)))  # future dropped at once
+        del task  # drains the queue, then joins the worker
+    assert len(ran) == 100
+    assert sorted(ran) == sorted((r, 2.0 * i) for r in range(10) for i in range(10))
