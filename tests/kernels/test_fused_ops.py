@@ -69,6 +69,21 @@ def test_conv2d_post_op_fp32(kops, name, layout):
         assert rel_err(out, ref) <= FP32_TOL, name
 
 
+@pytest.mark.parametrize("name", sorted(set(POST_OPS) - {"round", "exp"}))
+def test_conv2d_post_op_bf16(kops, name):
+    if not kops.bf16_supported():
+        pytest.skip("no native bf16 here")
+    args, ref_fn, positive = POST_OPS[name]
+    x, w, b = _conv_inputs(positive)
+    x = x[:1]  # batch 1
+    ctx = kops.conv_prepack(w, b, [1, 1], [1, 1], [1, 1], [1, 1], 1, False, [0, 0], torch.bfloat16)
+    out = kops.conv_run(x.bfloat16(), ctx, name, args)
+    assert out.dtype == torch.bfloat16
+    # reference from the same bf16-rounded operands, in float32
+    ref = ref_fn(F.conv2d(x.bfloat16().float(), w.bfloat16().float(), b, padding=1))
+    assert rel_err(out, ref) <= BF16_TOL, name
+
+
 @pytest.mark.parametrize("name", sorted(POST_OPS))
 def test_linear_post_op_fp32_and_bf16(kops, name):
     args, ref_fn, positive = POST_OPS[name]

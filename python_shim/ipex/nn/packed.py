@@ -121,9 +121,8 @@ class _Packed(nn.Module):
             error_msgs.append(f"size mismatch for {prefix}weight: copying a param with shape {tuple(w.shape)}, "
                               f"the shape in current model is {tuple(w_now.shape)}.")
             return
-        b = vals.get("bias")
+        b = vals["bias"].detach() if "bias" in vals else b_now  # a missing bias keeps its value
         w = w.float() if self._bn is not None else w
-        b = None if b is None else b.detach()
         if self._bn is not None and self._bn.loads_after(self):
             # load_state_dict visits children in order and hands each only its own keys:
             # the folded batch norm refolds once its new statistics are in.
