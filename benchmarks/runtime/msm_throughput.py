@@ -36,28 +36,41 @@ def make_model():
         return torch.jit.freeze(torch.jit.trace(net, x))
 
 
-def measure(fn, batch, iters, warmup):
+def measure(fn, batch, warmup, start_at, seconds):
+    """Samples/s over the wall-clock window [start_at, start_at + seconds): every instance of a
+    run measures the same window, so the rates add up (2 vCPUs of a VM slow each other down,
+    and instances start at different times)."""
     import torch
     x = torch.randn(batch, 3, 56, 56)
     with torch.no_grad():
         for _ in range(warmup):
             fn(x)
-        t0 = time.perf_counter()
-        for _ in range(iters):
+        late = time.time() - start_at
+        if late > 0:
+            raise SystemExit(f"instance ready {late:.1f} s after the window opened: raise --start-delay")
+        while time.time() < start_at:
+            fn(x)  # keep busy (and the neighbour's conditions steady) until the window opens
+        done, end = 0, start_at + seconds
+        t0 = time.time()
+        while time.time() < end:
             fn(x)
-        return batch * iters / (time.perf_counter() - t0)
+            done += batch
+        return done / (time.time() - t0)
 
 
 def worker(args):
     # One ipexrun instance: its CPUs and OMP_NUM_THREADS come from the launcher.
     if args.msm:
+        import torch
         from ipex.cpu import runtime as rt
+        if args.main_threads:
+            torch.set_num_threads(args.main_threads)
         pool = rt.CPUPool()
         model = rt.MultiStreamModule(make_model(), num_streams=len(pool), cpu_pool=pool)
         batch = args.batch_per_stream * len(pool)
     else:
         model, batch = make_model(), args.batch_per_stream
-    rate = measure(model, batch, args.iters, args.warmup)
+    rate = measure(model, batch, args.warmup, args.start_at, args.seconds)
     print(f"THROUGHPUT {rate:.3f} cpus={sorted(os.sched_getaffinity(0))} "
           f"omp={os.environ.get('OMP_NUM_THREADS')}", flush=True)
 
@@ -69,8 +82,10 @@ def run_instances(args, ipexrun, msm):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(BUILD / "python"), os.environ.get("PYTHONPATH", "")]))
     with tempfile.TemporaryDirectory() as logs:
         cmd = [str(ipexrun), "--ninstances", str(n), "--ncores-per-instance", str(cores), "--log-dir", logs,
-               *args.launcher_args.split(), __file__, "--worker", "--batch-per-stream", str(args.batch_per_stream), "--iters", str(args.iters),
-               "--warmup", str(args.warmup)] + (["--msm"] if msm else [])
+               *args.launcher_args.split(), __file__, "--worker", "--batch-per-stream", str(args.batch_per_stream),
+               "--seconds", str(args.seconds), "--warmup", str(args.warmup),
+               "--start-at", str(time.time() + args.start_delay)] + (
+                   ["--msm", "--main-threads", str(args.main_threads)] if msm else [])
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=env)
         # ipexrun tees each instance's output to its log file: read the logs, else stdout.
         text = "\n".join(p.read_text() for p in pathlib.Path(logs).rglob("*") if p.is_file())
@@ -87,7 +102,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--streams", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--batch-per-stream", type=int, default=8)
-    p.add_argument("--iters", type=int, default=40)
+    p.add_argument("--seconds", type=float, default=5.0, help="length of the measured window")
+    p.add_argument("--start-delay", type=float, default=10.0, help="seconds from launch to the window (start-up "
+                   "and warm-up must fit)")
+    p.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds of both sides")
     p.add_argument("--ipexrun", default=os.environ.get("IPEXRUN", BUILD / "launcher" / "ipexrun"))
@@ -95,6 +113,8 @@ def main():
                    "'--memory-allocator jemalloc'")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--msm", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--main-threads", type=int, default=0, help="torch.set_num_threads() of the main thread of the "
+                   "MultiStreamModule instance (0: leave as launched)")
     args = p.parse_args()
     if args.worker:
         return worker(args)
@@ -105,7 +125,7 @@ def main():
     if len(os.sched_getaffinity(0)) < args.streams:
         sys.exit(f"{args.streams} streams need {args.streams} CPUs, this process has {len(os.sched_getaffinity(0))}")
     batch = args.batch_per_stream * args.streams
-    print(f"{args.streams} streams, batch {batch} ({args.batch_per_stream} per stream), {args.iters} iterations")
+    print(f"{args.streams} streams, batch {batch} ({args.batch_per_stream} per stream), {args.seconds} s windows")
     ratios = []
     for r in range(args.rounds):
         (msm_rate,), _ = run_instances(args, ipexrun, msm=True)
