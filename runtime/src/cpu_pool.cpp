@@ -1,6 +1,7 @@
 #include "ipex/runtime/cpu_pool.h"
 
 #include <hwloc.h>
+#include <omp.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -46,9 +47,27 @@ std::vector<int> cgroup_cpuset() {
   return {};
 }
 
+// CPUs of the OpenMP places. With OMP_PROC_BIND/OMP_PLACES (or KMP_AFFINITY) the OpenMP runtime
+// binds the main thread to its first place as soon as it starts, before we can look; the places
+// still cover the whole mask the process was started with.
+std::vector<int> openmp_place_cpus() {
+  std::vector<int> out;
+  const int places = omp_get_num_places();
+  for (int p = 0; p < places; ++p) {
+    std::vector<int> ids(std::max(omp_get_place_num_procs(p), 0));
+    if (!ids.empty()) omp_get_place_proc_ids(p, ids.data());
+    out.insert(out.end(), ids.begin(), ids.end());
+  }
+  return out;
+}
+
 std::vector<int> compute_allowed() {
-  // The main thread's mask (its tid is the pid): the process's, whichever thread loads us.
+  // The main thread's mask (its tid is the pid): the process's, whichever thread loads us;
+  // widened by the OpenMP places (see above).
   std::vector<int> cpus = detail::CpuMask::of_thread(getpid()).cpus();
+  for (int c : openmp_place_cpus()) cpus.push_back(c);
+  std::sort(cpus.begin(), cpus.end());
+  cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
   std::vector<int> cg = cgroup_cpuset();
   if (!cg.empty()) {
     std::vector<int> both;

@@ -145,3 +145,23 @@ def test_pinning_under_intel_openmp(two_cpus):
     lines = out.split("\n")
     assert lines[0] == "libiomp5/libomp"
     assert lines[1:4] == ["True True True", "True", "True"]
+
+
+@pytest.mark.parametrize("env", [{"OMP_PROC_BIND": "close", "OMP_PLACES": "threads"},
+                                 {"LD_PRELOAD": IOMP, "KMP_AFFINITY": "granularity=fine,compact,1,0"}],
+                         ids=["libgomp-places", "libiomp5-kmp-affinity"])
+def test_default_pool_survives_openmp_binding_the_main_thread(two_cpus, env):
+    """OpenMP binding env vars pin the main thread to one CPU at start-up (ipexrun sets them);
+    the default pool is still every CPU the process was given."""
+    if "LD_PRELOAD" in env and not os.path.exists(IOMP):
+        pytest.skip("libiomp5 not installed")
+    out = run_python("""
+        import os, torch
+        torch.zeros(4).add_(1)  # let the OpenMP runtime start and bind
+        from ipex.cpu import runtime as rt
+        print(sorted(os.sched_getaffinity(0)), rt.CPUPool().core_ids)
+    """, env)
+    main_mask, pool = out.strip().split("] ")
+    assert pool.strip() == str(sorted(os.sched_getaffinity(0)))  # what the subprocess was given
+    if "OMP_PLACES" in env:
+        assert main_mask + "]" != pool.strip()  # the scenario did happen: main thread narrowed
