@@ -37,7 +37,9 @@ thread_local int tls_pinned_cpu = -1;
 
 int set_calling_thread(const CpuMask& mask) {
   const KmpApi& k = kmp();
-  if (k.ok) {
+  // With OMP_PROC_BIND the runtime keeps threads on its places and Intel/LLVM OpenMP asserts
+  // when kmp_set_affinity moved a master off its place; the OS call keeps its books intact.
+  if (k.ok && omp_get_proc_bind() == omp_proc_bind_false) {
     void* m = nullptr;
     if (k.create(&m) == 0 || m != nullptr) {
       bool built = true;
