@@ -6,7 +6,7 @@ that OPENBLAS_NUM_THREADS takes effect before torch loads. Stock variants: eager
 (trace + freeze + optimize_for_inference), bf16 weights, bf16 autocast (eager and jit), each
 with and without OPENBLAS_NUM_THREADS=1. The ratio is against the fastest stock variant of
 the same precision. Usage:
-  /usr/bin/python3 benchmarks/kernels/bench.py [--build-dir build-kn] [--only rn50_bs1,linear_768_3072]
+  /usr/bin/python3 benchmarks/kernels/bench.py [--build-dir build] [--only rn50_bs1,linear_768_3072]
 """
 import argparse
 import json
@@ -162,7 +162,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--worker", nargs=2)
     ap.add_argument("--budget", type=float, default=2.0, help="seconds of timed runs per variant")
-    ap.add_argument("--build-dir", default=str(REPO / "build-kn"))
+    ap.add_argument("--build-dir", default=os.environ.get("IPEX_BUILD_DIR", str(REPO / "build")),
+                    help="build tree whose python/ holds the ipex package (default $IPEX_BUILD_DIR or build)")
     ap.add_argument("--repeat", type=int, default=1, help="processes per measurement, best kept")
     ap.add_argument("--only", default=",".join(WORKLOADS))
     ap.add_argument("--json", help="also write the raw results here")
