@@ -18,7 +18,8 @@ std::string trim(const std::string& s) {
 
 int parse_id(const std::string& raw, const std::string& whole) {
     const std::string s = trim(raw);
-    if (s.empty() || !std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }))
+    if (s.empty() ||
+        !std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }))
         throw CpuListError("'" + whole + "' is not a list of ids like 0-3,8 ('" + trim(raw) +
                            "' is not a non-negative number)");
     if (s.size() > 7) throw CpuListError("id " + s + " in '" + whole + "' is too large");
@@ -61,7 +62,7 @@ std::vector<int> parse_id_list(const std::string& text) {
 std::string format_id_list(std::vector<int> ids) {
     // hwloc's list syntax is exactly the compact form we want ("0-3,8").
     std::unique_ptr<hwloc_bitmap_s, decltype(&hwloc_bitmap_free)> set(hwloc_bitmap_alloc(),
-                                                                       &hwloc_bitmap_free);
+                                                                      &hwloc_bitmap_free);
     for (int id : ids) hwloc_bitmap_set(set.get(), static_cast<unsigned>(id));
     char* text = nullptr;
     hwloc_bitmap_list_asprintf(&text, set.get());

@@ -69,13 +69,14 @@ const Pu* allowed_pu(const Topology& t, int os) {
     const std::string allowed = format_id_list(t.allowed_cpus());
     if (!pu) {
         const bool offline = std::count(t.offline.begin(), t.offline.end(), os) > 0;
-        throw PlanError("CPU " + std::to_string(os) + (offline ? " is offline" : " does not exist") +
+        throw PlanError("CPU " + std::to_string(os) +
+                        (offline ? " is offline" : " does not exist") +
                         "; usable CPUs: " + allowed);
     }
     if (!pu->allowed)
-        throw PlanError("CPU " + std::to_string(os) +
-                        " is not allowed for this process (cgroup or affinity); usable CPUs: " +
-                        allowed);
+        throw PlanError(
+            "CPU " + std::to_string(os) +
+            " is not allowed for this process (cgroup or affinity); usable CPUs: " + allowed);
     return pu;
 }
 
@@ -106,8 +107,8 @@ PuList select_candidates(const Topology& t, const PlanRequest& r, bool logical,
                 if (const Pu* pu = t.find_pu(os); pu && pu->allowed) pus.push_back(pu);
             if (pus.size() == before)
                 throw PlanError("none of NUMA node " + std::to_string(id) + "'s CPUs (" +
-                                format_id_list(node->cpus) + ") is allowed; usable CPUs: " +
-                                format_id_list(t.allowed_cpus()));
+                                format_id_list(node->cpus) +
+                                ") is allowed; usable CPUs: " + format_id_list(t.allowed_cpus()));
         }
     } else {
         for (const auto& p : t.pus)
@@ -185,9 +186,14 @@ std::vector<int> instances_per_node(const std::vector<PuList>& groups, int n, si
     std::vector<int> count;
     for (const auto& g : groups) {
         const size_t share = static_cast<size_t>(n) * g.size();
-        count.push_back(static_cast<int>(share / total) + ((share % total || share < total) ? 1 : 0));
+        count.push_back(static_cast<int>(share / total) +
+                        ((share % total || share < total) ? 1 : 0));
     }
-    auto sum = [&] { int s = 0; for (int c : count) s += c; return s; };
+    auto sum = [&] {
+        int s = 0;
+        for (int c : count) s += c;
+        return s;
+    };
     // Take instances back from the node whose instances would be biggest-per-core-starved,
     // i.e. the node with the fewest cores per instance; a node down to one instance is kept.
     while (sum() > n) {
@@ -196,7 +202,10 @@ std::vector<int> instances_per_node(const std::vector<PuList>& groups, int n, si
         for (size_t i = 0; i < groups.size(); ++i) {
             if (count[i] <= 1) continue;
             const double per = static_cast<double>(groups[i].size()) / count[i];
-            if (per < best) { best = per; pick = i; }
+            if (per < best) {
+                best = per;
+                pick = i;
+            }
         }
         if (pick == groups.size()) break;
         --count[pick];
@@ -232,7 +241,9 @@ std::vector<PuList> split_even(const PuList& pus, const Shape& s, bool greedy) {
 std::vector<PuList> split_fixed(const PuList& pus, const Shape& s, Strategy strategy) {
     const size_t size = static_cast<size_t>(s.sizes[0]);
     const std::vector<PuList> pools = s.bind ? group_by_node(pus) : std::vector<PuList>{pus};
-    struct Chunk { size_t pool, k; };
+    struct Chunk {
+        size_t pool, k;
+    };
     std::vector<Chunk> chunks;
     size_t largest = 0;
     for (size_t p = 0; p < pools.size(); ++p) {
@@ -324,8 +335,9 @@ std::vector<int> selected_indexes(const std::vector<int>& wanted, size_t count) 
     std::set<int> picked;
     for (int i : wanted) {
         if (i < 0 || static_cast<size_t>(i) >= count)
-            throw PlanError("--instance-idx " + std::to_string(i) + " is out of range: the plan has " +
-                            std::to_string(count) + " instances (0-" + std::to_string(count - 1) + ")");
+            throw PlanError("--instance-idx " + std::to_string(i) +
+                            " is out of range: the plan has " + std::to_string(count) +
+                            " instances (0-" + std::to_string(count - 1) + ")");
         picked.insert(i);
     }
     return {picked.begin(), picked.end()};
@@ -339,8 +351,8 @@ Plan plan_instances(const Topology& topology, const PlanRequest& request) {
     const PuList pus = select_candidates(topology, request, shape.logical, plan.warnings);
     if (request.throughput_mode) shape.ninstances = static_cast<int>(group_by_node(pus).size());
     if (request.latency_mode && pus.size() < 4) {
-        plan.warnings.push_back("--latency-mode wants 4 cores an instance; only " +
-                                describe(pus) + " are available, so one instance uses them all");
+        plan.warnings.push_back("--latency-mode wants 4 cores an instance; only " + describe(pus) +
+                                " are available, so one instance uses them all");
         shape.sizes = {0};
         shape.ninstances = 1;
     }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -15,7 +16,9 @@ namespace {
 using TopologyPtr = std::unique_ptr<hwloc_topology, decltype(&hwloc_topology_destroy)>;
 using Bitmap = std::unique_ptr<hwloc_bitmap_s, decltype(&hwloc_bitmap_free)>;
 
-Bitmap make_bitmap() { return Bitmap(hwloc_bitmap_alloc(), &hwloc_bitmap_free); }
+Bitmap make_bitmap() {
+    return Bitmap(hwloc_bitmap_alloc(), &hwloc_bitmap_free);
+}
 
 std::vector<int> bitmap_ids(hwloc_const_bitmap_t set) {
     std::vector<int> ids;
@@ -26,14 +29,31 @@ std::vector<int> bitmap_ids(hwloc_const_bitmap_t set) {
     return ids;
 }
 
+// hwloc dlopens its plugins (PCI, OpenCL, GL, libxml2) on the first topology_init; they pull
+// in X11 and OpenCL loaders and cost ~6 ms per launch, for I/O objects we never look at.
+// Unless the user points hwloc at plugins, give it an empty plugin path for that one call.
+int init_without_plugins(hwloc_topology_t* raw) {
+    if (std::getenv("HWLOC_PLUGINS_PATH")) return hwloc_topology_init(raw);
+    setenv("HWLOC_PLUGINS_PATH", "", 1);
+    const int rc = hwloc_topology_init(raw);
+    unsetenv("HWLOC_PLUGINS_PATH");
+    return rc;
+}
+
 TopologyPtr open_topology(const std::string& xml_path) {
     hwloc_topology_t raw = nullptr;
-    if (hwloc_topology_init(&raw) != 0) throw TopologyError("hwloc could not start");
+    if (init_without_plugins(&raw) != 0) throw TopologyError("hwloc could not start");
     TopologyPtr topo(raw, &hwloc_topology_destroy);
     // Keep disallowed CPUs and nodes so we can tell the user what exists but is not ours.
-    hwloc_topology_set_flags(raw, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
+    // Distances and memory attributes are not part of the model: not loaded.
+    hwloc_topology_set_flags(raw, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED |
+                                      HWLOC_TOPOLOGY_FLAG_NO_DISTANCES |
+                                      HWLOC_TOPOLOGY_FLAG_NO_MEMATTRS);
+    // Caches stay: filtering them out moves NUMA nodes attached to an L3 up to the package,
+    // and hwloc then widens their cpusets to the whole package.
     if (!xml_path.empty() && hwloc_topology_set_xml(raw, xml_path.c_str()) != 0)
-        throw TopologyError("cannot read topology file '" + xml_path + "': " + std::strerror(errno));
+        throw TopologyError("cannot read topology file '" + xml_path +
+                            "': " + std::strerror(errno));
     if (hwloc_topology_load(raw) != 0)
         throw TopologyError("cannot load topology" +
                             (xml_path.empty() ? std::string() : " from '" + xml_path + "'") + ": " +
@@ -139,7 +159,8 @@ Topology load_topology(const std::string& xml_path) {
         pu.core = core ? static_cast<int>(core->logical_index) : 1000000 + i;
         if (core) {
             for (unsigned c = 0; c < core->arity; ++c)
-                if (core->children[c]->os_index < obj->os_index && core->children[c]->type == HWLOC_OBJ_PU)
+                if (core->children[c]->os_index < obj->os_index &&
+                    core->children[c]->type == HWLOC_OBJ_PU)
                     ++pu.smt_rank;
         }
         hwloc_obj_t package = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_PACKAGE, obj);

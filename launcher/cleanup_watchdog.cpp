@@ -51,7 +51,8 @@ constexpr int kDone = 0;
 
 }  // namespace
 
-CleanupWatchdog::CleanupWatchdog() {
+void CleanupWatchdog::start() {
+    if (pid_ > 0) return;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return;
     sigset_t all, previous;
@@ -70,6 +71,8 @@ CleanupWatchdog::CleanupWatchdog() {
     }
     pid_ = pid;
     write_fd_ = fds[1];
+    for (pid_t group : pending_) send(group);
+    pending_.clear();
 }
 
 CleanupWatchdog::~CleanupWatchdog() {
@@ -84,11 +87,17 @@ void CleanupWatchdog::send(int message) {
 }
 
 void CleanupWatchdog::watch(pid_t group) {
-    if (group > 0) send(group);
+    if (group <= 0) return;
+    if (pid_ > 0)
+        send(group);
+    else
+        pending_.push_back(group);
 }
 
 void CleanupWatchdog::forget(pid_t group) {
-    if (group > 0) send(-group);
+    if (group <= 0) return;
+    pending_.erase(std::remove(pending_.begin(), pending_.end(), group), pending_.end());
+    if (pid_ > 0) send(-group);
 }
 
 void CleanupWatchdog::finish() {

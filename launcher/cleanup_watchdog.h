@@ -9,16 +9,22 @@
 
 #include <sys/types.h>
 
+#include <vector>
+
 namespace ipex::launcher {
 
 class CleanupWatchdog {
   public:
-    // Forks the watchdog; if that fails the launch goes on without it (the death signal
-    // still covers the instances themselves).
-    CleanupWatchdog();
+    // Nothing runs until start(): groups watched before are handed over then.
+    CleanupWatchdog() = default;
     ~CleanupWatchdog();  // same as finish()
     CleanupWatchdog(const CleanupWatchdog&) = delete;
     CleanupWatchdog& operator=(const CleanupWatchdog&) = delete;
+
+    // Forks the watchdog; called once the instances are on their way, so that the fork
+    // (~1.5 ms) overlaps their start instead of delaying it. If the fork fails the launch
+    // goes on without it (the death signal still covers the instances themselves).
+    void start();
 
     void watch(pid_t group);   // an instance started
     void forget(pid_t group);  // the launcher has reaped it and cleaned up its group itself
@@ -33,6 +39,7 @@ class CleanupWatchdog {
 
     pid_t pid_ = -1;
     int write_fd_ = -1;
+    std::vector<pid_t> pending_;  // watched before start()
 };
 
 }  // namespace ipex::launcher

@@ -70,10 +70,11 @@ int main(int argc, char** argv) {
     if (!plan.python.empty())
         spdlog::info("Python interpreter {} ({})", plan.python, plan.python_source);
     for (const auto& inst : plan.instances)
-        spdlog::info("instance {}: CPUs {}; memory on node(s) {}; OMP_NUM_THREADS={}", inst.index,
-                     affinity::format_id_list(inst.cpus),
-                     inst.memory_nodes.empty() ? "any" : affinity::format_id_list(inst.memory_nodes),
-                     inst.omp_num_threads);
+        spdlog::info(
+            "instance {}: CPUs {}; memory on node(s) {}; OMP_NUM_THREADS={}", inst.index,
+            affinity::format_id_list(inst.cpus),
+            inst.memory_nodes.empty() ? "any" : affinity::format_id_list(inst.memory_nodes),
+            inst.omp_num_threads);
 
     launcher::SupervisorOptions supervise;
     supervise.log_dir = options.log_dir;

@@ -146,8 +146,8 @@ ParseResult parse_options(int argc, const char* const* argv) {
                  o.plan.use_logical_cores, "Also use SMT siblings");
     app.add_flag(spellings({"--use-e-cores"}), o.plan.use_e_cores,
                  "Also use efficiency cores of hybrid CPUs");
-    app.add_flag(spellings({"--bind-numa-node", "--skip-cross-node-cores"}),
-                 o.plan.bind_numa_node, "Keep every instance inside one NUMA node");
+    app.add_flag(spellings({"--bind-numa-node", "--skip-cross-node-cores"}), o.plan.bind_numa_node,
+                 "Keep every instance inside one NUMA node");
     app.add_option(spellings({"--strategy"}), strategy,
                    "Where fixed-size instances go when fewer than fit: scatter or close")
         ->check(CLI::IsMember({"scatter", "close"}));
@@ -245,11 +245,15 @@ ParseResult parse_options(int argc, const char* const* argv) {
                               .at(allocator);
         const int old_allocators = enable_tcmalloc + enable_jemalloc + default_allocator;
         if (old_allocators > 1)
-            o.notes.push_back("more than one of --enable_tcmalloc, --enable_jemalloc and "
-                              "--use_default_allocator: using auto");
-        else if (enable_tcmalloc) o.env.allocator = MemoryAllocator::kTcmalloc;
-        else if (enable_jemalloc) o.env.allocator = MemoryAllocator::kJemalloc;
-        else if (default_allocator) o.env.allocator = MemoryAllocator::kDefault;
+            o.notes.push_back(
+                "more than one of --enable_tcmalloc, --enable_jemalloc and "
+                "--use_default_allocator: using auto");
+        else if (enable_tcmalloc)
+            o.env.allocator = MemoryAllocator::kTcmalloc;
+        else if (enable_jemalloc)
+            o.env.allocator = MemoryAllocator::kJemalloc;
+        else if (default_allocator)
+            o.env.allocator = MemoryAllocator::kDefault;
 
         using allocator::OmpRuntime;
         o.env.omp = choices<OmpRuntime>({{"auto", OmpRuntime::kAuto},
@@ -263,16 +267,20 @@ ParseResult parse_options(int argc, const char* const* argv) {
                                                {"numactl", TaskManager::kNumactl},
                                                {"taskset", TaskManager::kTaskset}})
                              .at(task_manager);
-        if (disable_numactl && disable_taskset) o.task_manager = TaskManager::kNone;
-        else if (disable_numactl) o.task_manager = TaskManager::kTaskset;
-        else if (disable_taskset) o.task_manager = TaskManager::kNumactl;
+        if (disable_numactl && disable_taskset)
+            o.task_manager = TaskManager::kNone;
+        else if (disable_numactl)
+            o.task_manager = TaskManager::kTaskset;
+        else if (disable_taskset)
+            o.task_manager = TaskManager::kNumactl;
         o.runtime_preload = choices<RuntimePreload>({{"auto", RuntimePreload::kAuto},
                                                      {"on", RuntimePreload::kOn},
                                                      {"off", RuntimePreload::kOff}})
                                 .at(preload);
         if (o.module && o.no_python) throw UsageError("-m and --no-python cannot be used together");
         if (o.auto_ipex && o.no_python)
-            throw UsageError("--auto-ipex optimises Python programs; it cannot go with --no-python");
+            throw UsageError(
+                "--auto-ipex optimises Python programs; it cannot go with --no-python");
     } catch (const CLI::CallForHelp&) {
         std::cout << app.help();
         return {std::nullopt, 0};

@@ -25,13 +25,16 @@ std::string lookup(const allocator::Environment& env, const std::string& name) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // The interpreter for Python programs: --python, then $IPEXRUN_PYTHON, then the build's.
 void choose_python(const LaunchOptions& o, const allocator::Environment& env,
                    const MachineProbes& probes, const InstallInfo& install, LaunchPlan& plan) {
-    struct Candidate { std::string path, source; };
+    struct Candidate {
+        std::string path, source;
+    };
     const Candidate candidates[] = {{o.python, "--python"},
                                     {lookup(env, "IPEXRUN_PYTHON"), "$IPEXRUN_PYTHON"},
                                     {install.build_python, "found at build time"}};
@@ -40,8 +43,9 @@ void choose_python(const LaunchOptions& o, const allocator::Environment& env,
         std::string path = c.path;
         if (path.find('/') == std::string::npos) {
             auto found = probes.which(path);
-            if (!found) throw PlanBuildError("Python interpreter '" + path + "' (" + c.source +
-                                             ") is not on PATH");
+            if (!found)
+                throw PlanBuildError("Python interpreter '" + path + "' (" + c.source +
+                                     ") is not on PATH");
             path = *found;
         }
         if (!probes.is_executable(path))
@@ -96,13 +100,17 @@ std::string runtime_library(const LaunchOptions& o, const MachineProbes& probes,
 
 BindMethod bind_method(const LaunchOptions& o, const MachineProbes& probes) {
     switch (o.task_manager) {
-        case TaskManager::kAuto: return BindMethod::kDirect;
-        case TaskManager::kNone: return BindMethod::kNone;
+        case TaskManager::kAuto:
+            return BindMethod::kDirect;
+        case TaskManager::kNone:
+            return BindMethod::kNone;
         case TaskManager::kNumactl:
-            if (!probes.which("numactl")) throw PlanBuildError("--multi-task-manager numactl: numactl is not on PATH");
+            if (!probes.which("numactl"))
+                throw PlanBuildError("--multi-task-manager numactl: numactl is not on PATH");
             return BindMethod::kNumactl;
         case TaskManager::kTaskset:
-            if (!probes.which("taskset")) throw PlanBuildError("--multi-task-manager taskset: taskset is not on PATH");
+            if (!probes.which("taskset"))
+                throw PlanBuildError("--multi-task-manager taskset: taskset is not on PATH");
             return BindMethod::kTaskset;
     }
     return BindMethod::kDirect;
@@ -130,10 +138,12 @@ MachineProbes real_probes(const allocator::Environment& env) {
     p.exists = [](const std::string& path) { return access(path.c_str(), F_OK) == 0; };
     p.is_executable = [](const std::string& path) {
         struct stat st {};
-        return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+        return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+               access(path.c_str(), X_OK) == 0;
     };
     const std::string path_var = lookup(env, "PATH");
-    p.which = [path_var, is_exec = p.is_executable](const std::string& name) -> std::optional<std::string> {
+    p.which = [path_var,
+               is_exec = p.is_executable](const std::string& name) -> std::optional<std::string> {
         size_t start = 0;
         while (start <= path_var.size()) {
             size_t end = path_var.find(':', start);
@@ -189,10 +199,19 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& t
         if (it == listed.end()) it = listed.emplace(dir, probes.list_dir(dir)).first;
         return it->second;
     };
+    // Only what the request can use is looked for: listing big folders costs start-up time.
+    using allocator::MemoryAllocator;
+    using allocator::OmpRuntime;
+    const auto wants = [&](MemoryAllocator kind) {
+        return env_request.allocator == kind || env_request.allocator == MemoryAllocator::kAuto;
+    };
     allocator::AvailableLibraries libs;
-    libs.tcmalloc = allocator::find_library("tcmalloc", dirs, list_once);
-    libs.jemalloc = allocator::find_library("jemalloc", dirs, list_once);
-    libs.iomp = allocator::find_library("iomp5", dirs, list_once);
+    if (wants(MemoryAllocator::kTcmalloc))
+        libs.tcmalloc = allocator::find_library("tcmalloc", dirs, list_once);
+    if (wants(MemoryAllocator::kJemalloc))
+        libs.jemalloc = allocator::find_library("jemalloc", dirs, list_once);
+    if (env_request.omp != OmpRuntime::kDefault)
+        libs.iomp = allocator::find_library("iomp5", dirs, list_once);
     std::vector<std::vector<int>> instance_cpus;
     for (const auto& inst : cpus.instances) instance_cpus.push_back(inst.cpus);
     allocator::EnvPlan env_plan =
@@ -215,8 +234,10 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& t
         inst.env["IPEXRUN_CPUS"] = affinity::format_id_list(inst.cpus);
         // The team size really used: ours, or the user's OMP_NUM_THREADS where that wins.
         const auto ours = inst.env.find("OMP_NUM_THREADS");
-        const std::string threads = ours != inst.env.end() ? ours->second : lookup(env, "OMP_NUM_THREADS");
-        inst.omp_num_threads = threads.empty() ? static_cast<int>(inst.cpus.size()) : std::atoi(threads.c_str());
+        const std::string threads =
+            ours != inst.env.end() ? ours->second : lookup(env, "OMP_NUM_THREADS");
+        inst.omp_num_threads =
+            threads.empty() ? static_cast<int>(inst.cpus.size()) : std::atoi(threads.c_str());
         inst.argv = binding_prefix(plan.bind, inst);
         inst.argv.insert(inst.argv.end(), argv.begin(), argv.end());
         plan.instances.push_back(std::move(inst));

@@ -7,10 +7,14 @@ namespace {
 
 const char* bind_name(BindMethod m) {
     switch (m) {
-        case BindMethod::kDirect: return "direct";
-        case BindMethod::kNumactl: return "numactl";
-        case BindMethod::kTaskset: return "taskset";
-        case BindMethod::kNone: return "none";
+        case BindMethod::kDirect:
+            return "direct";
+        case BindMethod::kNumactl:
+            return "numactl";
+        case BindMethod::kTaskset:
+            return "taskset";
+        case BindMethod::kNone:
+            return "none";
     }
     return "direct";
 }

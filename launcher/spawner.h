@@ -1,4 +1,4 @@
-// Starting one instance: fork, bind (CPUs, memory) in the child, exec the argv vector.
+// Starting one instance: clone, bind (CPUs, memory) in the child, exec the argv vector.
 // No shell is involved anywhere, so arguments reach the program exactly as planned.
 #pragma once
 
@@ -24,8 +24,9 @@ struct MemoryPolicyChoice {
     std::string warning;  // "" unless the plan asked for more than the machine allows
 };
 
-// Tries the plan's node sets in a throwaway child (containers often refuse set_mempolicy
-// with EPERM; WSL has no NUMA at all) so that the launch warns once, not once per instance.
+// Tries the plan's node sets on the calling thread, then restores its policy (containers often
+// refuse set_mempolicy with EPERM; WSL has no NUMA at all) so that the launch warns once, not once
+// per instance.
 MemoryPolicyChoice choose_memory_policy(const LaunchPlan& plan);
 
 struct SpawnSettings {

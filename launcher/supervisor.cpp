@@ -163,6 +163,7 @@ void Supervision::start_all() {
         in.fds[1] = spawned.stderr_fd;
         if (log_.file_only) log_.file_only->info("instance {}: pid {}", in.plan->index, in.pid);
     }
+    watchdog_.start();
 }
 
 void Supervision::stop_others(int sig) {

@@ -9,9 +9,9 @@
 namespace ipex::launcher {
 
 struct SupervisorOptions {
-    std::string log_dir;              // "" = no log files; created if missing
-    std::string log_prefix = "run";   // file names start with this
-    bool keep_going = false;          // a failing instance does not stop the others
+    std::string log_dir;                    // "" = no log files; created if missing
+    std::string log_prefix = "run";         // file names start with this
+    bool keep_going = false;                // a failing instance does not stop the others
     std::chrono::milliseconds grace{5000};  // SIGTERM → SIGKILL delay when stopping instances
 };
 
