@@ -69,23 +69,28 @@ Choice choose(const EnvRequest& r, const AvailableLibraries& libs,
             break;
         case MemoryAllocator::kAuto:
             // What the user preloads already is their choice; otherwise tcmalloc, jemalloc.
-            if (preloads(user_preload, "tcmalloc")) c.allocator = "tcmalloc";
-            else if (preloads(user_preload, "jemalloc")) c.allocator = "jemalloc";
-            else if (libs.tcmalloc) c.allocator = "tcmalloc", c.allocator_path = libs.tcmalloc;
-            else if (libs.jemalloc) c.allocator = "jemalloc", c.allocator_path = libs.jemalloc;
+            if (preloads(user_preload, "tcmalloc"))
+                c.allocator = "tcmalloc";
+            else if (preloads(user_preload, "jemalloc"))
+                c.allocator = "jemalloc";
+            else if (libs.tcmalloc)
+                c.allocator = "tcmalloc", c.allocator_path = libs.tcmalloc;
+            else if (libs.jemalloc)
+                c.allocator = "jemalloc", c.allocator_path = libs.jemalloc;
             break;
     }
     switch (r.omp) {
         case OmpRuntime::kIntel:
-            if (!preloads(user_preload, "iomp5"))
-                c.omp_path = need(libs.iomp, "iomp5");
+            if (!preloads(user_preload, "iomp5")) c.omp_path = need(libs.iomp, "iomp5");
             c.omp = "intel";
             break;
         case OmpRuntime::kDefault:
             break;
         case OmpRuntime::kAuto:
-            if (preloads(user_preload, "iomp5") || preloads(user_preload, "omp")) c.omp = "intel";
-            else if (libs.iomp) c.omp = "intel", c.omp_path = libs.iomp;
+            if (preloads(user_preload, "iomp5") || preloads(user_preload, "omp"))
+                c.omp = "intel";
+            else if (libs.iomp)
+                c.omp = "intel", c.omp_path = libs.iomp;
             break;
     }
     return c;
@@ -143,8 +148,17 @@ EnvPlan plan_environment(const EnvRequest& request, const AvailableLibraries& li
     };
     append(choice.allocator_path);
     append(choice.omp_path);
-    if (!request.runtime_library.empty() && exists(request.runtime_library))
-        append(request.runtime_library);
+    // The runtime library interposes omp_set_num_threads (its thread-count-change detector):
+    // that only works when the loader sees it before any OpenMP runtime in LD_PRELOAD.
+    if (!request.runtime_library.empty() && exists(request.runtime_library) &&
+        std::find(preload.begin(), preload.end(), request.runtime_library) == preload.end()) {
+        const auto first_omp =
+            std::find_if(preload.begin(), preload.end(), [](const std::string& e) {
+                return is_library_named(e, "iomp5") || is_library_named(e, "omp") ||
+                       is_library_named(e, "gomp");
+            });
+        preload.insert(first_omp, request.runtime_library);
+    }
 
     Environment common;
     const std::string merged = join_preload(preload);

@@ -15,8 +15,8 @@ FileExists files(std::set<std::string> existing) {
     return [existing](const std::string& p) { return existing.count(p) > 0; };
 }
 
-EnvPlan plan(const EnvRequest& r, const AvailableLibraries& libs = kAll, const Environment& user = {},
-             const FileExists& exists = files({}),
+EnvPlan plan(const EnvRequest& r, const AvailableLibraries& libs = kAll,
+             const Environment& user = {}, const FileExists& exists = files({}),
              std::vector<std::vector<int>> cpus = {{0, 1, 2}, {3, 4}}) {
     return plan_environment(r, libs, user, exists, cpus);
 }
@@ -126,16 +126,29 @@ TEST(EnvPolicy, AffinityThroughEnvironmentWithoutOverwritingTheUsers) {
     EXPECT_EQ(get(plan(r).instances[0], "GOMP_CPU_AFFINITY"), "0-2");
     EXPECT_EQ(get(plan(r).instances[1], "GOMP_CPU_AFFINITY"), "3-4");
     r.omp = OmpRuntime::kIntel;
-    EXPECT_EQ(get(plan(r).instances[1], "KMP_AFFINITY"), "granularity=fine,proclist=[3-4],explicit");
+    EXPECT_EQ(get(plan(r).instances[1], "KMP_AFFINITY"),
+              "granularity=fine,proclist=[3-4],explicit");
     const EnvPlan p = plan(r, kAll, {{"KMP_AFFINITY", "verbose,compact"}});
     EXPECT_EQ(get(p.instances[0], "KMP_AFFINITY"), "<unset>");
 }
 
-TEST(EnvPolicy, RuntimeLibraryIsPreloadedLastWhenItExists) {
+TEST(EnvPolicy, RuntimeLibraryIsPreloadedBeforeTheOpenMPRuntimeWhenItExists) {
     EnvRequest r;
     r.runtime_library = "/usr/local/lib/libipex_runtime.so";
     EXPECT_EQ(get(plan(r, kAll, {}, files({r.runtime_library})).instances[0], "LD_PRELOAD"),
-              "/usr/lib/libtcmalloc.so.4:/usr/lib/libiomp5.so:/usr/local/lib/libipex_runtime.so");
+              "/usr/lib/libtcmalloc.so.4:/usr/local/lib/libipex_runtime.so:/usr/lib/libiomp5.so");
     EXPECT_EQ(get(plan(r).instances[0], "LD_PRELOAD"),
               "/usr/lib/libtcmalloc.so.4:/usr/lib/libiomp5.so");
+}
+
+TEST(EnvPolicy, RuntimeLibraryGoesBeforeAnOpenMPRuntimeTheUserPreloads) {
+    EnvRequest r;
+    r.omp = OmpRuntime::kDefault;
+    r.allocator = MemoryAllocator::kDefault;
+    r.runtime_library = "/usr/local/lib/libipex_runtime.so";
+    const Environment user = {{"LD_PRELOAD", "/opt/x/libgomp.so.1"}};
+    EXPECT_EQ(
+        get(plan(r, kAll, user, files({r.runtime_library, "/opt/x/libgomp.so.1"})).instances[0],
+            "LD_PRELOAD"),
+        "/usr/local/lib/libipex_runtime.so:/opt/x/libgomp.so.1");
 }
