@@ -79,8 +79,8 @@ std::optional<std::string> find_library(const std::string& name,
             const auto version = version_of(file, name);
             if (!version) continue;
             // {} (unversioned) sorts as the best; otherwise the highest version wins.
-            const bool better = !best || (!best_version.empty() &&
-                                          (version->empty() || *version > best_version));
+            const bool better =
+                !best || (!best_version.empty() && (version->empty() || *version > best_version));
             if (better) {
                 best = dir + "/" + file;
                 best_version = *version;

@@ -7,6 +7,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${IPEX_BUILD_DIR:-$root/build}
 "$root/scripts/setup.sh"
 
+echo "== clang-format (.clang-format at the root)"
+(cd "$root" && git ls-files '*.cpp' '*.h' | xargs clang-format --dry-run -Werror)
+
 echo "== GoogleTest (ctest)"
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
 

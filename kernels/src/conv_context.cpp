@@ -12,266 +12,282 @@ using dnnl::memory;
 
 namespace {
 
-struct ConvEntry {
-  dnnl::primitive prim;
-  memory::desc scratch_md;
-  PackedWeights::Copy weights;
+struct ConvEntry : PrimitiveEntry {
+    PackedWeights::Copy weights;
 };
 
 // oneDNN wants (g, O/g, I/g, k...) for grouped and (O, I, k...) otherwise; PyTorch stores
 // (O, I/g, k...) or, transposed, (I, O/g, k...). Strides describe PyTorch's bytes as is.
 memory::desc plain_weight_md(const at::Tensor& w, int64_t groups, bool transposed) {
-  const auto dt = to_dnnl(w.scalar_type());
-  const int64_t ks = w.dim() - 2;
-  memory::dims dims, strides;
-  const int64_t o_dim = transposed ? 1 : 0, i_dim = transposed ? 0 : 1;
-  const int64_t o = transposed ? w.size(1) * groups : w.size(0);
-  const int64_t i = transposed ? w.size(0) : w.size(1) * groups;
-  if (groups > 1) {
-    dims = {groups, o / groups, i / groups};
-    const int64_t g_stride = transposed ? (i / groups) * w.stride(0) : (o / groups) * w.stride(0);
-    strides = {g_stride, w.stride(o_dim), w.stride(i_dim)};
-  } else {
-    dims = {o, i};
-    strides = {w.stride(o_dim), w.stride(i_dim)};
-  }
-  for (int64_t k = 0; k < ks; ++k) {
-    dims.push_back(w.size(2 + k));
-    strides.push_back(w.stride(2 + k));
-  }
-  return memory::desc(dims, dt, strides);
+    const auto dt = to_dnnl(w.scalar_type());
+    const int64_t ks = w.dim() - 2;
+    memory::dims dims, strides;
+    const int64_t o_dim = transposed ? 1 : 0, i_dim = transposed ? 0 : 1;
+    const int64_t o = transposed ? w.size(1) * groups : w.size(0);
+    const int64_t i = transposed ? w.size(0) : w.size(1) * groups;
+    if (groups > 1) {
+        dims = {groups, o / groups, i / groups};
+        const int64_t g_stride =
+            transposed ? (i / groups) * w.stride(0) : (o / groups) * w.stride(0);
+        strides = {g_stride, w.stride(o_dim), w.stride(i_dim)};
+    } else {
+        dims = {o, i};
+        strides = {w.stride(o_dim), w.stride(i_dim)};
+    }
+    for (int64_t k = 0; k < ks; ++k) {
+        dims.push_back(w.size(2 + k));
+        strides.push_back(w.stride(2 + k));
+    }
+    return memory::desc(dims, dt, strides);
 }
 
-memory::dims to_dims(const std::vector<int64_t>& v) { return memory::dims(v.begin(), v.end()); }
+memory::dims to_dims(const std::vector<int64_t>& v) {
+    return memory::dims(v.begin(), v.end());
+}
 
 }  // namespace
 
 struct ConvContext::Impl {
-  std::vector<int64_t> wshape;  // PyTorch weight shape
-  int64_t out_channels = 0, in_channels = 0;
-  c10::ScalarType requested = c10::kFloat, compute = c10::kFloat;
-  std::unique_ptr<PackedWeights> weights;
-  c10::optional<at::Tensor> bias;  // float32
-  mutable EntryCache<ConvEntry> cache;
+    std::vector<int64_t> wshape;  // PyTorch weight shape
+    int64_t out_channels = 0, in_channels = 0;
+    c10::ScalarType requested = c10::kFloat, compute = c10::kFloat;
+    std::unique_ptr<PackedWeights> weights;
+    c10::optional<at::Tensor> bias;  // float32
+    mutable EntryCache<ConvEntry> cache;
 };
 
-ConvContext::ConvContext(const at::Tensor& weight, const c10::optional<at::Tensor>& bias, ConvGeometry geo,
-                         c10::ScalarType dtype)
+ConvContext::ConvContext(const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                         ConvGeometry geo, c10::ScalarType dtype)
     : impl_(std::make_unique<Impl>()), geo_(std::move(geo)) {
-  const int64_t nd = weight.dim() - 2;
-  TORCH_CHECK(nd >= 1 && nd <= 3, "ipex conv_prepack: weight must be 3-D, 4-D or 5-D, got ",
-              shape_str(weight.sizes()));
-  auto fill = [nd](std::vector<int64_t>& v, int64_t dflt, const char* name) {
-    if (v.empty()) v.assign(nd, dflt);
-    if (v.size() == 1 && nd > 1) v.assign(nd, v[0]);
-    TORCH_CHECK(static_cast<int64_t>(v.size()) == nd, "ipex conv_prepack: ", name, " needs ", nd, " values");
-  };
-  fill(geo_.stride, 1, "stride");
-  fill(geo_.padding_l, 0, "padding");
-  fill(geo_.padding_r, 0, "padding");
-  fill(geo_.dilation, 1, "dilation");
-  fill(geo_.output_padding, 0, "output_padding");
-  TORCH_CHECK(geo_.groups >= 1, "ipex conv_prepack: groups must be positive");
-  for (int64_t k = 0; k < nd; ++k) {
-    TORCH_CHECK(geo_.stride[k] >= 1 && geo_.dilation[k] >= 1, "ipex conv_prepack: stride and dilation must be positive");
-    if (geo_.transposed)
-      TORCH_CHECK(geo_.padding_r[k] - geo_.output_padding[k] + geo_.stride[k] > 0,
-                  "ipex conv_prepack: transposed convolution with padding ", geo_.padding_r[k], " output_padding ",
-                  geo_.output_padding[k], " and stride ", geo_.stride[k], " is not supported");
-  }
-  auto& m = *impl_;
-  m.wshape = weight.sizes().vec();
-  m.requested = dtype;
-  m.compute = compute_dtype(dtype, "ipex conv_prepack");
-  m.out_channels = geo_.transposed ? weight.size(1) * geo_.groups : weight.size(0);
-  m.in_channels = geo_.transposed ? weight.size(0) : weight.size(1) * geo_.groups;
-  TORCH_CHECK((geo_.transposed ? m.in_channels : m.out_channels) % geo_.groups == 0,
-              "ipex conv_prepack: channels must be divisible by groups (", geo_.groups, ")");
-  at::Tensor w = weight.detach().to(m.compute).contiguous();
-  m.weights = std::make_unique<PackedWeights>(w, plain_weight_md(w, geo_.groups, geo_.transposed));
-  if (bias && bias->defined()) {
-    TORCH_CHECK(bias->numel() == m.out_channels, "ipex conv_prepack: bias of size ", shape_str(bias->sizes()),
-                " does not match ", m.out_channels, " output channels");
-    m.bias = bias->detach().to(at::kFloat).contiguous();
-  }
+    const int64_t nd = weight.dim() - 2;
+    TORCH_CHECK(nd >= 1 && nd <= 3, "ipex conv_prepack: weight must be 3-D, 4-D or 5-D, got ",
+                shape_str(weight.sizes()));
+    auto fill = [nd](std::vector<int64_t>& v, int64_t dflt, const char* name) {
+        if (v.empty()) v.assign(nd, dflt);
+        if (v.size() == 1 && nd > 1) v.assign(nd, v[0]);
+        TORCH_CHECK(static_cast<int64_t>(v.size()) == nd, "ipex conv_prepack: ", name, " needs ",
+                    nd, " values");
+    };
+    fill(geo_.stride, 1, "stride");
+    fill(geo_.padding_l, 0, "padding");
+    fill(geo_.padding_r, 0, "padding");
+    fill(geo_.dilation, 1, "dilation");
+    fill(geo_.output_padding, 0, "output_padding");
+    TORCH_CHECK(geo_.groups >= 1, "ipex conv_prepack: groups must be positive");
+    for (int64_t k = 0; k < nd; ++k) {
+        TORCH_CHECK(geo_.stride[k] >= 1 && geo_.dilation[k] >= 1,
+                    "ipex conv_prepack: stride and dilation must be positive");
+        if (geo_.transposed)
+            TORCH_CHECK(geo_.padding_r[k] - geo_.output_padding[k] + geo_.stride[k] > 0,
+                        "ipex conv_prepack: transposed convolution with padding ",
+                        geo_.padding_r[k], " output_padding ", geo_.output_padding[k],
+                        " and stride ", geo_.stride[k], " is not supported");
+    }
+    auto& m = *impl_;
+    m.wshape = weight.sizes().vec();
+    m.requested = dtype;
+    m.compute = compute_dtype(dtype, "ipex conv_prepack");
+    m.out_channels = geo_.transposed ? weight.size(1) * geo_.groups : weight.size(0);
+    m.in_channels = geo_.transposed ? weight.size(0) : weight.size(1) * geo_.groups;
+    TORCH_CHECK((geo_.transposed ? m.in_channels : m.out_channels) % geo_.groups == 0,
+                "ipex conv_prepack: channels must be divisible by groups (", geo_.groups, ")");
+    at::Tensor w = weight.detach().to(m.compute).contiguous();
+    m.weights =
+        std::make_unique<PackedWeights>(w, plain_weight_md(w, geo_.groups, geo_.transposed));
+    if (bias && bias->defined()) {
+        TORCH_CHECK(bias->numel() == m.out_channels, "ipex conv_prepack: bias of size ",
+                    shape_str(bias->sizes()), " does not match ", m.out_channels,
+                    " output channels");
+        m.bias = bias->detach().to(at::kFloat).contiguous();
+    }
 }
 
 ConvContext::~ConvContext() = default;
 
-c10::ScalarType ConvContext::dtype() const { return impl_->compute; }
-int64_t ConvContext::cached_primitives() const { return impl_->cache.size(); }
-at::Tensor ConvContext::weight() const { return impl_->weights->unpack(impl_->wshape); }
+c10::ScalarType ConvContext::dtype() const {
+    return impl_->compute;
+}
+int64_t ConvContext::cached_primitives() const {
+    return impl_->cache.size();
+}
+at::Tensor ConvContext::weight() const {
+    return impl_->weights->unpack(impl_->wshape);
+}
 c10::optional<at::Tensor> ConvContext::bias() const {
-  if (!impl_->bias) return c10::nullopt;
-  return impl_->bias->clone();
+    if (!impl_->bias) return c10::nullopt;
+    return impl_->bias->clone();
 }
 
-at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops, const c10::optional<at::Tensor>& other,
-                            bool in_place) const {
-  const auto& m = *impl_;
-  const auto& g = geo_;
-  const int64_t nd = static_cast<int64_t>(m.wshape.size()) - 2;
-  const char* op = g.transposed ? "ipex conv_transpose" : "ipex convolution";
-  TORCH_CHECK(input.dim() == nd + 2, op, ": expected ", nd + 2, "-D input for weight of size ",
-              shape_str(m.wshape), ", but got input of size ", shape_str(input.sizes()));
-  TORCH_CHECK(input.size(1) == m.in_channels, op, ": Given groups=", g.groups, ", weight of size ",
-              shape_str(m.wshape), ", expected input", shape_str(input.sizes()), " to have ", m.in_channels,
-              " channels, but got ", input.size(1), " channels instead");
-  TORCH_CHECK(!ops.has_sum() || !ops.has_binary(), op, ": add and binary post-ops are exclusive");
-  TORCH_CHECK(!(ops.has_sum() || ops.has_binary()) || (other && other->defined()), op,
-              ": the fused add/mul needs a second tensor");
+at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops,
+                            const c10::optional<at::Tensor>& other, bool in_place) const {
+    const auto& m = *impl_;
+    const auto& g = geo_;
+    const int64_t nd = static_cast<int64_t>(m.wshape.size()) - 2;
+    const char* op = g.transposed ? "ipex conv_transpose" : "ipex convolution";
+    TORCH_CHECK(input.dim() == nd + 2, op, ": expected ", nd + 2, "-D input for weight of size ",
+                shape_str(m.wshape), ", but got input of size ", shape_str(input.sizes()));
+    TORCH_CHECK(input.size(1) == m.in_channels, op, ": Given groups=", g.groups,
+                ", weight of size ", shape_str(m.wshape), ", expected input",
+                shape_str(input.sizes()), " to have ", m.in_channels, " channels, but got ",
+                input.size(1), " channels instead");
+    TORCH_CHECK(!ops.has_sum() || !ops.has_binary(), op, ": add and binary post-ops are exclusive");
+    TORCH_CHECK(!(ops.has_sum() || ops.has_binary()) || (other && other->defined()), op,
+                ": the fused add/mul needs a second tensor");
 
-  // 2-D/3-D run channels-last (oneDNN's fast layout, as PyTorch does for channels-last
-  // weights); 1-D keeps the caller's layout.
-  at::Tensor x = input.scalar_type() == m.compute ? input : input.to(m.compute);
-  c10::optional<c10::MemoryFormat> cl;
-  if (nd == 2) cl = c10::MemoryFormat::ChannelsLast;
-  if (nd == 3) cl = c10::MemoryFormat::ChannelsLast3d;
-  bool nwc = false;
-  if (cl) {
-    if (!x.is_contiguous(*cl)) x = x.contiguous(*cl);
-  } else {
-    nwc = x.stride(1) == 1 && x.stride(2) == x.size(1) && x.size(1) > 1;
-    if (!nwc && !x.is_contiguous()) x = x.contiguous();
-  }
-
-  std::vector<int64_t> out_shape{x.size(0), m.out_channels};
-  for (int64_t k = 0; k < nd; ++k) {
-    const int64_t in = x.size(2 + k), ker = m.wshape[2 + k], d = g.dilation[k];
-    int64_t o;
-    if (g.transposed)
-      o = (in - 1) * g.stride[k] - g.padding_l[k] - g.padding_r[k] + d * (ker - 1) + g.output_padding[k] + 1;
-    else
-      o = (in + g.padding_l[k] + g.padding_r[k] - d * (ker - 1) - 1) / g.stride[k] + 1;
-    TORCH_CHECK(g.transposed || in + g.padding_l[k] + g.padding_r[k] >= d * (ker - 1) + 1, op,
-                ": input of size ", shape_str(input.sizes()), " is too small for weight of size ", shape_str(m.wshape),
-                " with dilation ", d, " and padding ", g.padding_l[k], "/", g.padding_r[k]);
-    TORCH_CHECK(o > 0, op, ": computed output size is not positive for input of size ", shape_str(input.sizes()));
-    out_shape.push_back(o);
-  }
-  auto opts = x.options();
-  auto alloc_out = [&]() {
-    if (cl) return at::empty(out_shape, opts.memory_format(*cl));
-    if (nwc) {
-      std::vector<int64_t> perm{out_shape[0], out_shape[2], out_shape[1]};
-      return at::empty(perm, opts).permute({0, 2, 1});
+    // 2-D/3-D run channels-last (oneDNN's fast layout, as PyTorch does for channels-last
+    // weights); 1-D keeps the caller's layout.
+    at::Tensor x = input.scalar_type() == m.compute ? input : input.to(m.compute);
+    c10::optional<c10::MemoryFormat> cl;
+    if (nd == 2) cl = c10::MemoryFormat::ChannelsLast;
+    if (nd == 3) cl = c10::MemoryFormat::ChannelsLast3d;
+    bool nwc = false;
+    if (cl) {
+        if (!x.is_contiguous(*cl)) x = x.contiguous(*cl);
+    } else {
+        nwc = x.stride(1) == 1 && x.stride(2) == x.size(1) && x.size(1) > 1;
+        if (!nwc && !x.is_contiguous()) x = x.contiguous();
     }
-    return at::empty(out_shape, opts);
-  };
-  at::Tensor out = alloc_out();
-  at::Tensor accum;
-  if (ops.has_sum()) {
-    accum = *other;
-    TORCH_CHECK(accum.sizes().vec() == out_shape, op, ": the tensor added in place has size ",
-                shape_str(accum.sizes()), " but the convolution output has size ", shape_str(out_shape));
-    if (in_place && accum.scalar_type() == m.compute && accum.strides() == out.strides())
-      out = accum;
-    else
-      out.copy_(accum);
-  }
-  at::Tensor binary;
-  memory::desc binary_md;
-  if (ops.has_binary()) {
-    binary = other->scalar_type() == c10::kFloat ? *other : other->to(m.compute);
-    while (binary.dim() < out.dim()) binary = binary.unsqueeze(0);
-    TORCH_CHECK(binary.dim() == out.dim(), op, ": operand of size ", shape_str(other->sizes()),
-                " cannot broadcast to the output size ", shape_str(out_shape));
-    bool per_channel = true, scalar = true;
-    for (int64_t i = 0; i < out.dim(); ++i) {
-      TORCH_CHECK(binary.size(i) == out_shape[i] || binary.size(i) == 1, op, ": The size of tensor a (",
-                  out_shape[i], ") must match the size of tensor b (", binary.size(i), ") at non-singleton dimension ", i);
-      scalar = scalar && binary.size(i) == 1;
-      per_channel = per_channel && (i == 1 || binary.size(i) == 1);
+
+    std::vector<int64_t> out_shape{x.size(0), m.out_channels};
+    for (int64_t k = 0; k < nd; ++k) {
+        const int64_t in = x.size(2 + k), ker = m.wshape[2 + k], d = g.dilation[k];
+        int64_t o;
+        if (g.transposed)
+            o = (in - 1) * g.stride[k] - g.padding_l[k] - g.padding_r[k] + d * (ker - 1) +
+                g.output_padding[k] + 1;
+        else
+            o = (in + g.padding_l[k] + g.padding_r[k] - d * (ker - 1) - 1) / g.stride[k] + 1;
+        TORCH_CHECK(g.transposed || in + g.padding_l[k] + g.padding_r[k] >= d * (ker - 1) + 1, op,
+                    ": input of size ", shape_str(input.sizes()),
+                    " is too small for weight of size ", shape_str(m.wshape), " with dilation ", d,
+                    " and padding ", g.padding_l[k], "/", g.padding_r[k]);
+        TORCH_CHECK(o > 0, op, ": computed output size is not positive for input of size ",
+                    shape_str(input.sizes()));
+        out_shape.push_back(o);
     }
-    // oneDNN broadcasts a scalar or per-channel operand itself; any other shape is expanded
-    // to the full output (other partial broadcasts are not reliable in oneDNN 2.6).
-    if (scalar || per_channel)
-      binary = binary.contiguous();
-    else
-      binary = binary.expand_as(out).contiguous(out.suggest_memory_format());
-    binary_md = md_of(binary);
-  }
-
-  const memory::desc src_md = md_of(x), dst_md = md_of(out);
-  const int threads = omp_threads();
-  KeyBuilder key;
-  key.add(src_md).add(dst_md).add(ops.key()).add(static_cast<int64_t>(threads));
-  if (binary.defined()) key.add(binary_md);
-
-  auto make = [&]() {
-    try {
-      memory::desc wmd_any(m.weights->plain_md().dims(), to_dnnl(m.compute), memory::format_tag::any);
-      memory::desc bias_md = m.bias ? memory::desc({m.out_channels}, memory::data_type::f32, memory::format_tag::a)
-                                    : memory::desc();
-      memory::dims dil = to_dims(g.dilation);
-      for (auto& d : dil) d -= 1;  // oneDNN counts dilation from 0
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      attr.set_post_ops(ops.to_dnnl(binary_md));
-      const auto& eng = cpu_engine();
-      ConvEntry e;
-      if (g.transposed) {
-        // PyTorch's output_padding extends the output on the right: oneDNN sees it as less
-        // right padding.
-        memory::dims pad_r = to_dims(g.padding_r);
-        for (size_t k = 0; k < pad_r.size(); ++k) pad_r[k] -= g.output_padding[k];
-        dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
-                                            src_md, wmd_any, bias_md, dst_md, to_dims(g.stride), dil,
-                                            to_dims(g.padding_l), pad_r);
-        dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng);
-        e.prim = dnnl::deconvolution_forward(pd);
-        e.scratch_md = pd.scratchpad_desc();
-        e.weights = m.weights->get(pd.weights_desc());
-      } else {
-        dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                          src_md, wmd_any, bias_md, dst_md, to_dims(g.stride), dil,
-                                          to_dims(g.padding_l), to_dims(g.padding_r));
-        dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
-        e.prim = dnnl::convolution_forward(pd);
-        e.scratch_md = pd.scratchpad_desc();
-        e.weights = m.weights->get(pd.weights_desc());
-      }
-      return e;
-    } catch (const dnnl::error& err) {
-      rethrow_dnnl(op, "input " + shape_str(input.sizes()) + " weight " + shape_str(m.wshape) + " stride " +
-                           shape_str(g.stride) + " padding " + shape_str(g.padding_l) + " dilation " +
-                           shape_str(g.dilation) + " groups " + std::to_string(g.groups),
-                   err);
+    auto opts = x.options();
+    auto alloc_out = [&]() {
+        if (cl) return at::empty(out_shape, opts.memory_format(*cl));
+        if (nwc) {
+            std::vector<int64_t> perm{out_shape[0], out_shape[2], out_shape[1]};
+            return at::empty(perm, opts).permute({0, 2, 1});
+        }
+        return at::empty(out_shape, opts);
+    };
+    at::Tensor out = alloc_out();
+    at::Tensor accum;
+    if (ops.has_sum()) {
+        accum = *other;
+        TORCH_CHECK(accum.sizes().vec() == out_shape, op, ": the tensor added in place has size ",
+                    shape_str(accum.sizes()), " but the convolution output has size ",
+                    shape_str(out_shape));
+        if (in_place && accum.scalar_type() == m.compute && accum.strides() == out.strides())
+            out = accum;
+        else
+            out.copy_(accum);
     }
-  };
-  auto entry = m.cache.get(key.str(), threads, make);
-
-  at::Tensor scratch = alloc_scratchpad(entry->scratch_md);
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, wrap(src_md, x)},
-      {DNNL_ARG_WEIGHTS, wrap(entry->weights.md, entry->weights.buf)},
-      {DNNL_ARG_DST, wrap(dst_md, out)},
-      {DNNL_ARG_SCRATCHPAD, wrap(entry->scratch_md, scratch)},
-  };
-  if (m.bias) args.emplace(DNNL_ARG_BIAS, memory({{m.out_channels}, memory::data_type::f32, memory::format_tag::a},
-                                                 cpu_engine(), m.bias->data_ptr()));
-  if (binary.defined()) {
-    int idx = 0;
-    for (const auto& s : ops.steps()) {
-      if (s.kind == PostOpStep::Kind::binary_add || s.kind == PostOpStep::Kind::binary_mul) break;
-      ++idx;
+    at::Tensor binary;
+    memory::desc binary_md;
+    if (ops.has_binary()) {
+        binary = other->scalar_type() == c10::kFloat ? *other : other->to(m.compute);
+        while (binary.dim() < out.dim()) binary = binary.unsqueeze(0);
+        TORCH_CHECK(binary.dim() == out.dim(), op, ": operand of size ", shape_str(other->sizes()),
+                    " cannot broadcast to the output size ", shape_str(out_shape));
+        bool per_channel = true, scalar = true;
+        for (int64_t i = 0; i < out.dim(); ++i) {
+            TORCH_CHECK(binary.size(i) == out_shape[i] || binary.size(i) == 1, op,
+                        ": The size of tensor a (", out_shape[i],
+                        ") must match the size of tensor b (", binary.size(i),
+                        ") at non-singleton dimension ", i);
+            scalar = scalar && binary.size(i) == 1;
+            per_channel = per_channel && (i == 1 || binary.size(i) == 1);
+        }
+        // oneDNN broadcasts a scalar or per-channel operand itself; any other shape is expanded
+        // to the full output (other partial broadcasts are not reliable in oneDNN 2.6).
+        if (scalar || per_channel)
+            binary = binary.contiguous();
+        else
+            binary = binary.expand_as(out).contiguous(out.suggest_memory_format());
+        binary_md = md_of(binary);
     }
-    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(idx) | DNNL_ARG_SRC_1, wrap(binary_md, binary));
-  }
-  try {
-    entry->prim.execute(thread_stream(), args);
-    thread_stream().wait();
-  } catch (const dnnl::error& err) {
-    rethrow_dnnl(op, "input " + shape_str(input.sizes()) + " weight " + shape_str(m.wshape), err);
-  }
 
-  const bool back_to_bf16 = m.requested == c10::kBFloat16 && input.scalar_type() == c10::kBFloat16 &&
-                            m.compute != c10::kBFloat16;
-  if (ops.has_sum() && in_place && !out.is_same(*other)) {
-    other->copy_(out);
-    return *other;
-  }
-  return back_to_bf16 ? out.to(c10::kBFloat16) : out;
+    const memory::desc src_md = md_of(x), dst_md = md_of(out);
+    const int threads = omp_threads();
+    KeyBuilder key;
+    key.add(src_md).add(dst_md).add(ops.key()).add(static_cast<int64_t>(threads));
+    if (binary.defined()) key.add(binary_md);
+
+    auto make = [&]() {
+        try {
+            memory::desc wmd_any(m.weights->plain_md().dims(), to_dnnl(m.compute),
+                                 memory::format_tag::any);
+            memory::desc bias_md = m.bias ? memory::desc({m.out_channels}, memory::data_type::f32,
+                                                         memory::format_tag::a)
+                                          : memory::desc();
+            memory::dims dil = to_dims(g.dilation);
+            for (auto& d : dil) d -= 1;  // oneDNN counts dilation from 0
+            dnnl::primitive_attr attr;
+            attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+            attr.set_post_ops(ops.to_dnnl(binary_md));
+            const auto& eng = cpu_engine();
+            ConvEntry e;
+            if (g.transposed) {
+                // PyTorch's output_padding extends the output on the right: oneDNN sees it as less
+                // right padding.
+                memory::dims pad_r = to_dims(g.padding_r);
+                for (size_t k = 0; k < pad_r.size(); ++k) pad_r[k] -= g.output_padding[k];
+                dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference,
+                                                    dnnl::algorithm::deconvolution_direct, src_md,
+                                                    wmd_any, bias_md, dst_md, to_dims(g.stride),
+                                                    dil, to_dims(g.padding_l), pad_r);
+                dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng);
+                e.prim = dnnl::deconvolution_forward(pd);
+                e.scratch_md = pd.scratchpad_desc();
+                e.weights = m.weights->get(pd.weights_desc());
+            } else {
+                dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference,
+                                                  dnnl::algorithm::convolution_direct, src_md,
+                                                  wmd_any, bias_md, dst_md, to_dims(g.stride), dil,
+                                                  to_dims(g.padding_l), to_dims(g.padding_r));
+                dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
+                e.prim = dnnl::convolution_forward(pd);
+                e.scratch_md = pd.scratchpad_desc();
+                e.weights = m.weights->get(pd.weights_desc());
+            }
+            return e;
+        } catch (const dnnl::error& err) {
+            rethrow_dnnl(op,
+                         "input " + shape_str(input.sizes()) + " weight " + shape_str(m.wshape) +
+                             " stride " + shape_str(g.stride) + " padding " +
+                             shape_str(g.padding_l) + " dilation " + shape_str(g.dilation) +
+                             " groups " + std::to_string(g.groups),
+                         err);
+        }
+    };
+    auto entry = m.cache.get(key.str(), threads, make);
+
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, wrap(src_md, x)},
+        {DNNL_ARG_WEIGHTS, wrap(entry->weights.md, entry->weights.buf)},
+        {DNNL_ARG_DST, wrap(dst_md, out)}};
+    if (m.bias)
+        args.emplace(DNNL_ARG_BIAS,
+                     memory({{m.out_channels}, memory::data_type::f32, memory::format_tag::a},
+                            cpu_engine(), m.bias->data_ptr()));
+    if (binary.defined())
+        args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(ops.binary_index()) | DNNL_ARG_SRC_1,
+                     wrap(binary_md, binary));
+    run_primitive(
+        op, [&] { return "input " + shape_str(input.sizes()) + " weight " + shape_str(m.wshape); },
+        *entry, std::move(args));
+
+    const bool back_to_bf16 = m.requested == c10::kBFloat16 &&
+                              input.scalar_type() == c10::kBFloat16 && m.compute != c10::kBFloat16;
+    if (ops.has_sum() && in_place && !out.is_same(*other)) {
+        other->copy_(out);
+        return *other;
+    }
+    return back_to_bf16 ? out.to(c10::kBFloat16) : out;
 }
 
 }  // namespace ipex::kernels

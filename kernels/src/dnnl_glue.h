@@ -8,6 +8,7 @@
 
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace ipex::kernels::detail {
@@ -31,66 +32,78 @@ std::string shape_str(c10::IntArrayRef s);
 
 // Cache keys as raw bytes (no formatting: they are built on every kernel call).
 class KeyBuilder {
- public:
-  KeyBuilder& add(int64_t v) {
-    s_.append(reinterpret_cast<const char*>(&v), sizeof v);
-    return *this;
-  }
-  KeyBuilder& add(double v) {
-    s_.append(reinterpret_cast<const char*>(&v), sizeof v);
-    return *this;
-  }
-  KeyBuilder& add(const std::string& v) {
-    add(static_cast<int64_t>(v.size()));
-    s_.append(v);
-    return *this;
-  }
-  KeyBuilder& add(const dnnl::memory::desc& md);  // type, dims and strides
-  const std::string& str() const { return s_; }
+  public:
+    KeyBuilder& add(int64_t v) {
+        s_.append(reinterpret_cast<const char*>(&v), sizeof v);
+        return *this;
+    }
+    KeyBuilder& add(double v) {
+        s_.append(reinterpret_cast<const char*>(&v), sizeof v);
+        return *this;
+    }
+    KeyBuilder& add(const std::string& v) {
+        add(static_cast<int64_t>(v.size()));
+        s_.append(v);
+        return *this;
+    }
+    KeyBuilder& add(const dnnl::memory::desc& md);  // type, dims and strides
+    const std::string& str() const { return s_; }
 
- private:
-  std::string s_;
+  private:
+    std::string s_;
 };
 
 // Rethrows a dnnl::error as a c10::Error that names the op and describes the call.
 [[noreturn]] void rethrow_dnnl(const char* op, const std::string& call, const dnnl::error& e);
 
+// A built primitive and the scratchpad it wants (scratchpad_mode::user).
+struct PrimitiveEntry {
+    dnnl::primitive prim;
+    dnnl::memory::desc scratch_md;
+};
+
+// Runs `prim` on the calling thread's stream with a scratchpad from alloc_scratchpad and
+// waits; a oneDNN error becomes a c10::Error naming `op` and `call()`.
+template <class Describe>
+void run_primitive(const char* op, Describe&& call, const PrimitiveEntry& entry,
+                   std::unordered_map<int, dnnl::memory> args);
+
 // The weight of one layer in every layout some primitive asked for. Copies are made once
 // per layout and kept (a thread-count change may need another); the plain source copy is
 // released once a packed one exists, so steady state holds one copy of the weight.
 class PackedWeights {
- public:
-  PackedWeights(at::Tensor plain, dnnl::memory::desc plain_md);
-  struct Copy {
-    dnnl::memory::desc md;
-    at::Tensor buf;  // owns the bytes
-  };
-  Copy get(const dnnl::memory::desc& md);
-  // Reorders back into the plain layout (a fresh tensor of `shape`).
-  at::Tensor unpack(c10::IntArrayRef shape) const;
-  const dnnl::memory::desc& plain_md() const { return plain_md_; }
+  public:
+    PackedWeights(at::Tensor plain, dnnl::memory::desc plain_md);
+    struct Copy {
+        dnnl::memory::desc md;
+        at::Tensor buf;  // owns the bytes
+    };
+    Copy get(const dnnl::memory::desc& md);
+    // Reorders back into the plain layout (a fresh tensor of `shape`).
+    at::Tensor unpack(c10::IntArrayRef shape) const;
+    const dnnl::memory::desc& plain_md() const { return plain_md_; }
 
- private:
-  dnnl::memory::desc plain_md_;
-  c10::ScalarType dtype_;
-  std::vector<Copy> copies_;
-  mutable std::mutex mu_;
+  private:
+    dnnl::memory::desc plain_md_;
+    c10::ScalarType dtype_;
+    std::vector<Copy> copies_;
+    mutable std::mutex mu_;
 };
 
 // Per-context primitive cache keyed by a string (shapes, dtype, post-ops, thread count).
 template <class Entry>
 class EntryCache {
- public:
-  // Looks `key` up (the key includes `threads`); on a miss calls make(), and reports a cache
-  // invalidation when the miss comes with a team size different from the previous call's.
-  template <class Make>
-  std::shared_ptr<Entry> get(const std::string& key, int threads, Make&& make);
-  int64_t size() const;
+  public:
+    // Looks `key` up (the key includes `threads`); on a miss calls make(), and reports a cache
+    // invalidation when the miss comes with a team size different from the previous call's.
+    template <class Make>
+    std::shared_ptr<Entry> get(const std::string& key, int threads, Make&& make);
+    int64_t size() const;
 
- private:
-  mutable std::mutex mu_;
-  std::vector<std::pair<std::string, std::shared_ptr<Entry>>> entries_;
-  int last_threads_ = -1;
+  private:
+    mutable std::mutex mu_;
+    std::vector<std::pair<std::string, std::shared_ptr<Entry>>> entries_;
+    int last_threads_ = -1;
 };
 
 void note_thread_change();
@@ -100,23 +113,36 @@ int omp_threads();
 template <class Entry>
 template <class Make>
 std::shared_ptr<Entry> EntryCache<Entry>::get(const std::string& key, int threads, Make&& make) {
-  std::lock_guard<std::mutex> lock(mu_);
-  const bool threads_changed = last_threads_ != -1 && last_threads_ != threads;
-  last_threads_ = threads;
-  for (auto& kv : entries_)
-    if (kv.first == key) return kv.second;
-  if (threads_changed) note_thread_change();  // a new entry because the team size changed
-  auto e = std::make_shared<Entry>(make());
-  constexpr size_t kMaxEntries = 32;  // many input shapes: drop the oldest
-  if (entries_.size() >= kMaxEntries) entries_.erase(entries_.begin());
-  entries_.emplace_back(key, e);
-  return e;
+    std::lock_guard<std::mutex> lock(mu_);
+    const bool threads_changed = last_threads_ != -1 && last_threads_ != threads;
+    last_threads_ = threads;
+    for (auto& kv : entries_)
+        if (kv.first == key) return kv.second;
+    if (threads_changed) note_thread_change();  // a new entry because the team size changed
+    auto e = std::make_shared<Entry>(make());
+    constexpr size_t kMaxEntries = 32;  // many input shapes: drop the oldest
+    if (entries_.size() >= kMaxEntries) entries_.erase(entries_.begin());
+    entries_.emplace_back(key, e);
+    return e;
+}
+
+template <class Describe>
+void run_primitive(const char* op, Describe&& call, const PrimitiveEntry& entry,
+                   std::unordered_map<int, dnnl::memory> args) {
+    at::Tensor scratch = alloc_scratchpad(entry.scratch_md);
+    args.emplace(DNNL_ARG_SCRATCHPAD, wrap(entry.scratch_md, scratch));
+    try {
+        entry.prim.execute(thread_stream(), args);
+        thread_stream().wait();
+    } catch (const dnnl::error& err) {
+        rethrow_dnnl(op, call(), err);
+    }
 }
 
 template <class Entry>
 int64_t EntryCache<Entry>::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int64_t>(entries_.size());
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int64_t>(entries_.size());
 }
 
 }  // namespace ipex::kernels::detail

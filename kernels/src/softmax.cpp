@@ -12,49 +12,39 @@ using dnnl::memory;
 
 namespace {
 
-struct SoftmaxEntry {
-  dnnl::primitive prim;
-  memory::desc scratch_md;
-};
-
-EntryCache<SoftmaxEntry>& cache() {
-  static EntryCache<SoftmaxEntry> c;
-  return c;
+EntryCache<PrimitiveEntry>& cache() {
+    static EntryCache<PrimitiveEntry> c;
+    return c;
 }
 
 }  // namespace
 
 at::Tensor& softmax_last_dim_(at::Tensor& x) {
-  const char* op = "ipex softmax_";
-  TORCH_CHECK(x.dim() >= 1 && x.is_contiguous(), op, ": expected a contiguous tensor, got size ",
-              shape_str(x.sizes()), " with strides ", shape_str(x.strides()));
-  if (x.numel() == 0) return x;
-  const memory::desc md = md_of(x);
-  const int threads = omp_threads();
-  KeyBuilder key;
-  key.add(md).add(static_cast<int64_t>(threads));
-  auto make = [&]() {
-    try {
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, md, static_cast<int>(x.dim() - 1));
-      dnnl::softmax_forward::primitive_desc pd(d, attr, cpu_engine());
-      return SoftmaxEntry{dnnl::softmax_forward(pd), pd.scratchpad_desc()};
-    } catch (const dnnl::error& err) {
-      rethrow_dnnl(op, "input " + shape_str(x.sizes()), err);
-    }
-  };
-  auto entry = cache().get(key.str(), threads, make);
-  at::Tensor scratch = alloc_scratchpad(entry->scratch_md);
-  dnnl::memory mem = wrap(md, x);
-  try {
-    entry->prim.execute(thread_stream(), {{DNNL_ARG_SRC, mem}, {DNNL_ARG_DST, mem},
-                                          {DNNL_ARG_SCRATCHPAD, wrap(entry->scratch_md, scratch)}});
-    thread_stream().wait();
-  } catch (const dnnl::error& err) {
-    rethrow_dnnl(op, "input " + shape_str(x.sizes()), err);
-  }
-  return x;
+    const char* op = "ipex softmax_";
+    TORCH_CHECK(x.dim() >= 1 && x.is_contiguous(), op, ": expected a contiguous tensor, got size ",
+                shape_str(x.sizes()), " with strides ", shape_str(x.strides()));
+    if (x.numel() == 0) return x;
+    const memory::desc md = md_of(x);
+    const int threads = omp_threads();
+    KeyBuilder key;
+    key.add(md).add(static_cast<int64_t>(threads));
+    auto make = [&]() {
+        try {
+            dnnl::primitive_attr attr;
+            attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+            dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, md,
+                                          static_cast<int>(x.dim() - 1));
+            dnnl::softmax_forward::primitive_desc pd(d, attr, cpu_engine());
+            return PrimitiveEntry{dnnl::softmax_forward(pd), pd.scratchpad_desc()};
+        } catch (const dnnl::error& err) {
+            rethrow_dnnl(op, "input " + shape_str(x.sizes()), err);
+        }
+    };
+    auto entry = cache().get(key.str(), threads, make);
+    dnnl::memory mem = wrap(md, x);
+    run_primitive(op, [&] { return "input " + shape_str(x.sizes()); }, *entry,
+                  {{DNNL_ARG_SRC, mem}, {DNNL_ARG_DST, mem}});
+    return x;
 }
 
 }  // namespace ipex::kernels

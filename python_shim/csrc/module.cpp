@@ -25,193 +25,203 @@ namespace {
 // Python objects must only be touched with the GIL held, also when the last reference goes
 // away on a worker thread.
 struct GilReleaser {
-  void operator()(py::object* o) const {
-    if (Py_IsInitialized()) {
-      py::gil_scoped_acquire gil;
-      delete o;
-    } else {
-      o->release();  // interpreter gone: leak rather than crash
-      delete o;
+    void operator()(py::object* o) const {
+        if (Py_IsInitialized()) {
+            py::gil_scoped_acquire gil;
+            delete o;
+        } else {
+            o->release();  // interpreter gone: leak rather than crash
+            delete o;
+        }
     }
-  }
 };
 using SharedPyObject = std::shared_ptr<py::object>;
-SharedPyObject share(py::object o) { return SharedPyObject(new py::object(std::move(o)), GilReleaser{}); }
+SharedPyObject share(py::object o) {
+    return SharedPyObject(new py::object(std::move(o)), GilReleaser{});
+}
 
 struct PyCall {
-  SharedPyObject fn, args, kwargs;
+    SharedPyObject fn, args, kwargs;
 };
 
 // Result of a submitted call: a TorchScript value (converted on get()) or a Python object.
 class Future {
- public:
-  explicit Future(std::future<c10::IValue> f) : script_(std::move(f)) {}
-  explicit Future(std::future<SharedPyObject> f) : python_(std::move(f)) {}
+  public:
+    explicit Future(std::future<c10::IValue> f) : script_(std::move(f)) {}
+    explicit Future(std::future<SharedPyObject> f) : python_(std::move(f)) {}
 
-  py::object get() {
-    if (fetched_) throw std::runtime_error("Future.get(): the result was already taken");
-    fetched_ = true;
-    if (script_.valid()) {
-      c10::IValue v;
-      {
-        py::gil_scoped_release nogil;
-        v = script_.get();
-      }
-      return torch::jit::toPyObject(std::move(v));
+    py::object get() {
+        if (fetched_) throw std::runtime_error("Future.get(): the result was already taken");
+        fetched_ = true;
+        if (script_.valid()) {
+            c10::IValue v;
+            {
+                py::gil_scoped_release nogil;
+                v = script_.get();
+            }
+            return torch::jit::toPyObject(std::move(v));
+        }
+        SharedPyObject r;
+        {
+            py::gil_scoped_release nogil;
+            r = python_.get();
+        }
+        return *r;
     }
-    SharedPyObject r;
-    {
-      py::gil_scoped_release nogil;
-      r = python_.get();
+
+    bool done() const {
+        using namespace std::chrono_literals;
+        if (fetched_) return true;
+        return script_.valid() ? script_.wait_for(0s) == std::future_status::ready
+                               : python_.wait_for(0s) == std::future_status::ready;
     }
-    return *r;
-  }
 
-  bool done() const {
-    using namespace std::chrono_literals;
-    if (fetched_) return true;
-    return script_.valid() ? script_.wait_for(0s) == std::future_status::ready
-                           : python_.wait_for(0s) == std::future_status::ready;
-  }
-
- private:
-  std::future<c10::IValue> script_;
-  std::future<SharedPyObject> python_;
-  bool fetched_ = false;
+  private:
+    std::future<c10::IValue> script_;
+    std::future<SharedPyObject> python_;
+    bool fetched_ = false;
 };
 
 // A callable or a TorchScript module bound to its own pinned worker thread.
 class PyTask {
- public:
-  PyTask(py::object callable, const rt::CPUPool& pool) {
-    if (auto m = torch::jit::as_module(callable)) module_ = *m;
-    else if (!PyCallable_Check(callable.ptr())) throw py::type_error("Task: the first argument must be callable");
-    callable_ = share(std::move(callable));
-    py::gil_scoped_release nogil;  // the worker's start-up must not wait for us
-    executor_ = std::make_shared<rt::TaskExecutor>(pool);
-  }
-
-  Future submit(py::args args, py::kwargs kwargs) {
-    if (module_) {
-      // Arguments are converted now (they are Python objects); forward then runs without the GIL.
-      auto method = module_->get_method("forward");
-      torch::jit::Stack stack = torch::jit::createStackForSchema(
-          method.function().getSchema(), torch::jit::tuple_slice(std::move(args)), kwargs, module_->_ivalue());
-      py::gil_scoped_release nogil;
-      rt::Task task(
-          [m = *module_](torch::jit::Stack s) mutable {
-            m.get_method("forward").function().run(s);
-            return s.back();
-          },
-          executor_);
-      return Future(task(std::move(stack)));
+  public:
+    PyTask(py::object callable, const rt::CPUPool& pool) {
+        if (auto m = torch::jit::as_module(callable))
+            module_ = *m;
+        else if (!PyCallable_Check(callable.ptr()))
+            throw py::type_error("Task: the first argument must be callable");
+        callable_ = share(std::move(callable));
+        py::gil_scoped_release nogil;  // the worker's start-up must not wait for us
+        executor_ = std::make_shared<rt::TaskExecutor>(pool);
     }
-    PyCall call{callable_, share(std::move(args)), share(std::move(kwargs))};
-    rt::Task task(
-        [](const PyCall& c) {
-          // Torch operators release the GIL while they compute, so streams overlap there.
-          py::gil_scoped_acquire gil;
-          py::object out = (*c.fn)(*py::reinterpret_borrow<py::tuple>(*c.args),
-                                   **py::reinterpret_borrow<py::dict>(*c.kwargs));
-          return share(std::move(out));
-        },
-        executor_);
-    py::gil_scoped_release nogil;
-    return Future(task(std::move(call)));
-  }
 
-  void shutdown(bool cancel) {
-    py::gil_scoped_release nogil;  // queued Python calls need the GIL to finish
-    executor_->shutdown(cancel ? rt::TaskExecutor::Shutdown::cancel : rt::TaskExecutor::Shutdown::drain);
-  }
-
-  ~PyTask() {
-    if (executor_) {
-      py::gil_scoped_release nogil;
-      executor_.reset();
+    Future submit(py::args args, py::kwargs kwargs) {
+        if (module_) {
+            // Arguments are converted now (they are Python objects); forward then runs without the
+            // GIL.
+            auto method = module_->get_method("forward");
+            torch::jit::Stack stack = torch::jit::createStackForSchema(
+                method.function().getSchema(), torch::jit::tuple_slice(std::move(args)), kwargs,
+                module_->_ivalue());
+            py::gil_scoped_release nogil;
+            rt::Task task(
+                [m = *module_](torch::jit::Stack s) mutable {
+                    m.get_method("forward").function().run(s);
+                    return s.back();
+                },
+                executor_);
+            return Future(task(std::move(stack)));
+        }
+        PyCall call{callable_, share(std::move(args)), share(std::move(kwargs))};
+        rt::Task task(
+            [](const PyCall& c) {
+                // Torch operators release the GIL while they compute, so streams overlap there.
+                py::gil_scoped_acquire gil;
+                py::object out = (*c.fn)(*py::reinterpret_borrow<py::tuple>(*c.args),
+                                         **py::reinterpret_borrow<py::dict>(*c.kwargs));
+                return share(std::move(out));
+            },
+            executor_);
+        py::gil_scoped_release nogil;
+        return Future(task(std::move(call)));
     }
-  }
 
-  const rt::CPUPool& pool() const { return executor_->pool(); }
+    void shutdown(bool cancel) {
+        py::gil_scoped_release nogil;  // queued Python calls need the GIL to finish
+        executor_->shutdown(cancel ? rt::TaskExecutor::Shutdown::cancel
+                                   : rt::TaskExecutor::Shutdown::drain);
+    }
 
- private:
-  std::optional<torch::jit::Module> module_;
-  SharedPyObject callable_;
-  std::shared_ptr<rt::TaskExecutor> executor_;
+    ~PyTask() {
+        if (executor_) {
+            py::gil_scoped_release nogil;
+            executor_.reset();
+        }
+    }
+
+    const rt::CPUPool& pool() const { return executor_->pool(); }
+
+  private:
+    std::optional<torch::jit::Module> module_;
+    SharedPyObject callable_;
+    std::shared_ptr<rt::TaskExecutor> executor_;
 };
 
 // pin as an object with explicit enter/exit, for the Python context manager.
 class PyPin {
- public:
-  explicit PyPin(rt::CPUPool pool) : pool_(std::move(pool)) {}
-  void enter() {
-    if (scope_) throw std::runtime_error("pin: this scope is already entered");
-    py::gil_scoped_release nogil;
-    scope_.emplace(pool_);
-  }
-  void exit() {
-    if (!scope_) throw std::runtime_error("pin: exit without enter");
-    py::gil_scoped_release nogil;
-    scope_.reset();
-  }
+  public:
+    explicit PyPin(rt::CPUPool pool) : pool_(std::move(pool)) {}
+    void enter() {
+        if (scope_) throw std::runtime_error("pin: this scope is already entered");
+        py::gil_scoped_release nogil;
+        scope_.emplace(pool_);
+    }
+    void exit() {
+        if (!scope_) throw std::runtime_error("pin: exit without enter");
+        py::gil_scoped_release nogil;
+        scope_.reset();
+    }
 
- private:
-  rt::CPUPool pool_;
-  std::optional<rt::pin> scope_;
+  private:
+    rt::CPUPool pool_;
+    std::optional<rt::pin> scope_;
 };
 
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
-  m.doc() = "ipex runtime: CPU pools, pinned OpenMP teams, tasks, thread-count watch";
-  // Bad input raises ValueError with the library's one-line message; torch errors keep their
-  // message without the C++ backtrace.
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const std::invalid_argument& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const c10::Error& e) {
-      PyErr_SetString(PyExc_RuntimeError, e.what_without_backtrace());
-    }
-  });
+    m.doc() = "ipex runtime: CPU pools, pinned OpenMP teams, tasks, thread-count watch";
+    // Bad input raises ValueError with the library's one-line message; torch errors keep their
+    // message without the C++ backtrace.
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const std::invalid_argument& e) {
+            PyErr_SetString(PyExc_ValueError, e.what());
+        } catch (const c10::Error& e) {
+            PyErr_SetString(PyExc_RuntimeError, e.what_without_backtrace());
+        }
+    });
 
-  py::class_<rt::CPUPool>(m, "CPUPool")
-      .def(py::init<const std::vector<int>&>(), py::arg("cpus"))
-      .def_static("numa_node", &rt::CPUPool::numa_node, py::arg("node"))
-      .def_static("all", &rt::CPUPool::all)
-      .def_property_readonly("cpus", &rt::CPUPool::cpus)
-      .def("__len__", &rt::CPUPool::size)
-      .def("split", &rt::CPUPool::split, py::arg("parts"))
-      .def("__eq__", [](const rt::CPUPool& a, const rt::CPUPool& b) { return a == b; })
-      .def("__repr__", [](const rt::CPUPool& p) { return "CPUPool(" + p.to_string() + ")"; });
+    py::class_<rt::CPUPool>(m, "CPUPool")
+        .def(py::init<const std::vector<int>&>(), py::arg("cpus"))
+        .def_static("numa_node", &rt::CPUPool::numa_node, py::arg("node"))
+        .def_static("all", &rt::CPUPool::all)
+        .def_property_readonly("cpus", &rt::CPUPool::cpus)
+        .def("__len__", &rt::CPUPool::size)
+        .def("split", &rt::CPUPool::split, py::arg("parts"))
+        .def("__eq__", [](const rt::CPUPool& a, const rt::CPUPool& b) { return a == b; })
+        .def("__repr__", [](const rt::CPUPool& p) { return "CPUPool(" + p.to_string() + ")"; });
 
-  py::class_<PyPin>(m, "Pin").def(py::init<rt::CPUPool>()).def("enter", &PyPin::enter).def("exit", &PyPin::exit);
-  m.def("current_cpu_pool", &rt::current_cpu_pool);
-  m.def("allowed_cpus", &rt::allowed_cpus);
-  m.def("team_thread_ids", &rt::team_thread_ids, py::call_guard<py::gil_scoped_release>());
-  m.def("is_runtime_ext_enabled", &rt::is_runtime_ext_enabled);
-  m.def("openmp_runtime_name", &rt::openmp_runtime_name);
+    py::class_<PyPin>(m, "Pin")
+        .def(py::init<rt::CPUPool>())
+        .def("enter", &PyPin::enter)
+        .def("exit", &PyPin::exit);
+    m.def("current_cpu_pool", &rt::current_cpu_pool);
+    m.def("allowed_cpus", &rt::allowed_cpus);
+    m.def("team_thread_ids", &rt::team_thread_ids, py::call_guard<py::gil_scoped_release>());
+    m.def("is_runtime_ext_enabled", &rt::is_runtime_ext_enabled);
+    m.def("openmp_runtime_name", &rt::openmp_runtime_name);
 
-  py::class_<Future>(m, "Future").def("get", &Future::get).def("done", &Future::done);
-  py::class_<PyTask>(m, "Task")
-      .def(py::init<py::object, const rt::CPUPool&>(), py::arg("callable"), py::arg("cpu_pool"))
-      .def("__call__", &PyTask::submit)
-      .def("shutdown", &PyTask::shutdown, py::arg("cancel") = false)
-      .def_property_readonly("cpu_pool", &PyTask::pool);
+    py::class_<Future>(m, "Future").def("get", &Future::get).def("done", &Future::done);
+    py::class_<PyTask>(m, "Task")
+        .def(py::init<py::object, const rt::CPUPool&>(), py::arg("callable"), py::arg("cpu_pool"))
+        .def("__call__", &PyTask::submit)
+        .def("shutdown", &PyTask::shutdown, py::arg("cancel") = false)
+        .def_property_readonly("cpu_pool", &PyTask::pool);
 
-  m.def("split_sizes", &rt::split_sizes, py::arg("batch"), py::arg("streams"));
-  m.def(
-      "split_embedding_bag",
-      [](const at::Tensor& indices, const at::Tensor& offsets, int streams) {
-        std::vector<std::pair<at::Tensor, at::Tensor>> out;
-        for (auto& part : rt::split_embedding_bag({indices, offsets}, streams))
-          out.emplace_back(part[0].toTensor(), part[1].toTensor());
-        return out;
-      },
-      py::arg("indices"), py::arg("offsets"), py::arg("streams"));
+    m.def("split_sizes", &rt::split_sizes, py::arg("batch"), py::arg("streams"));
+    m.def(
+        "split_embedding_bag",
+        [](const at::Tensor& indices, const at::Tensor& offsets, int streams) {
+            std::vector<std::pair<at::Tensor, at::Tensor>> out;
+            for (auto& part : rt::split_embedding_bag({indices, offsets}, streams))
+                out.emplace_back(part[0].toTensor(), part[1].toTensor());
+            return out;
+        },
+        py::arg("indices"), py::arg("offsets"), py::arg("streams"));
 
-  m.def("omp_thread_generation", &rt::omp_thread_generation);
-  m.def("current_omp_threads", &rt::current_omp_threads);
-  m.def("cache_invalidations", &rt::cache_invalidations);
+    m.def("omp_thread_generation", &rt::omp_thread_generation);
+    m.def("current_omp_threads", &rt::current_omp_threads);
+    m.def("cache_invalidations", &rt::cache_invalidations);
 }

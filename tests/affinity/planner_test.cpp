@@ -17,12 +17,14 @@ namespace {
 // "0-17|18-35" style summary of a plan's CPU lists, and the same for memory nodes.
 std::string cpus_of(const Plan& plan) {
     std::string out;
-    for (const auto& inst : plan.instances) out += (out.empty() ? "" : "|") + format_id_list(inst.cpus);
+    for (const auto& inst : plan.instances)
+        out += (out.empty() ? "" : "|") + format_id_list(inst.cpus);
     return out;
 }
 std::string nodes_of(const Plan& plan) {
     std::string out;
-    for (const auto& inst : plan.instances) out += (out.empty() ? "" : "|") + format_id_list(inst.nodes);
+    for (const auto& inst : plan.instances)
+        out += (out.empty() ? "" : "|") + format_id_list(inst.nodes);
     return out;
 }
 
@@ -201,7 +203,8 @@ TEST(Planner, ImpossibleRequestsSayWhatIsAvailable) {
         << error_of(two_by_28(), request(57));
     EXPECT_NE(error_of(two_by_28(), request(0, {57})).find("at most 56"), std::string::npos);
     PlanRequest r = request(5, {14});
-    EXPECT_NE(error_of(two_by_28(), r).find("4 fit"), std::string::npos) << error_of(two_by_28(), r);
+    EXPECT_NE(error_of(two_by_28(), r).find("4 fit"), std::string::npos)
+        << error_of(two_by_28(), r);
     r = request(1);
     r.nodes_list = {7};
     EXPECT_NE(error_of(two_by_28(), r).find("nodes with CPUs: 0-1"), std::string::npos);

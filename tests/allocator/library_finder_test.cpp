@@ -20,7 +20,8 @@ DirectoryLister fake_fs(std::map<std::string, std::vector<std::string>> dirs) {
 
 TEST(LibraryFinder, FindsVersionedOnlyNames) {
     // Debian without -dev packages ships only libtcmalloc.so.4.
-    auto fs = fake_fs({{"/usr/lib/x86_64-linux-gnu", {"libtcmalloc.so.4", "libtcmalloc.so.4.5.10"}}});
+    auto fs =
+        fake_fs({{"/usr/lib/x86_64-linux-gnu", {"libtcmalloc.so.4", "libtcmalloc.so.4.5.10"}}});
     auto found = find_library("tcmalloc", library_search_dirs({}), fs);
     ASSERT_TRUE(found);
     EXPECT_EQ(*found, "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4.5.10");
@@ -42,7 +43,8 @@ TEST(LibraryFinder, UserEnvironmentsComeFirst) {
 }
 
 TEST(LibraryFinder, DoesNotConfuseSimilarNames) {
-    auto fs = fake_fs({{"/usr/lib", {"libtcmalloc_minimal.so.4", "libtcmalloc.so.x", "libomp.so.5"}}});
+    auto fs =
+        fake_fs({{"/usr/lib", {"libtcmalloc_minimal.so.4", "libtcmalloc.so.x", "libomp.so.5"}}});
     EXPECT_FALSE(find_library("tcmalloc", library_search_dirs({}), fs));
     EXPECT_FALSE(find_library("iomp5", library_search_dirs({}), fs));
     EXPECT_TRUE(is_library_named("/a/b/libiomp5.so", "iomp5"));

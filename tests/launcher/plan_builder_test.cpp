@@ -41,7 +41,8 @@ const affinity::Topology& topology() {
 }
 
 launcher::InstallInfo install() {
-    return {"/usr/bin/python3", {"/prefix/lib/libipex_runtime.so", "/build/runtime/libipex_runtime.so"}};
+    return {"/usr/bin/python3",
+            {"/prefix/lib/libipex_runtime.so", "/build/runtime/libipex_runtime.so"}};
 }
 
 LaunchOptions python_program() {
@@ -69,7 +70,8 @@ TEST(PlanBuilder, PythonProgramsRunWithTheBuildInterpreterByDefault) {
 
 TEST(PlanBuilder, InterpreterPrecedence) {
     LaunchOptions o = python_program();
-    EXPECT_EQ(build(o, {{"IPEXRUN_PYTHON", "/opt/py/bin/python"}}).python_source, "$IPEXRUN_PYTHON");
+    EXPECT_EQ(build(o, {{"IPEXRUN_PYTHON", "/opt/py/bin/python"}}).python_source,
+              "$IPEXRUN_PYTHON");
     o.python = "python3";  // a PATH name
     const auto plan = build(o, {{"IPEXRUN_PYTHON", "/opt/py/bin/python"}});
     EXPECT_EQ(plan.python, "/usr/bin/python3");
@@ -89,7 +91,8 @@ TEST(PlanBuilder, RuntimeIsPreloadedIntoPythonProgramsOnly) {
     EXPECT_EQ(native.instances[0].env.at("LD_PRELOAD").find("libipex_runtime"), std::string::npos);
     EXPECT_TRUE(native.python.empty());
     o.runtime_preload = launcher::RuntimePreload::kOn;
-    EXPECT_NE(build(o).instances[0].env.at("LD_PRELOAD").find("libipex_runtime"), std::string::npos);
+    EXPECT_NE(build(o).instances[0].env.at("LD_PRELOAD").find("libipex_runtime"),
+              std::string::npos);
     FakeMachine without_runtime;
     without_runtime.files.erase("/prefix/lib/libipex_runtime.so");
     EXPECT_THROW(build(o, {}, without_runtime), PlanBuildError);
@@ -115,7 +118,8 @@ TEST(PlanBuilder, BindingToolsPrefixTheCommand) {
     o.task_manager = launcher::TaskManager::kNone;
     const auto plan = build(o);
     EXPECT_EQ(plan.bind, launcher::BindMethod::kNone);
-    EXPECT_EQ(plan.instances[0].env.at("KMP_AFFINITY"), "granularity=fine,proclist=[0-27],explicit");
+    EXPECT_EQ(plan.instances[0].env.at("KMP_AFFINITY"),
+              "granularity=fine,proclist=[0-27],explicit");
 }
 
 TEST(PlanBuilder, ProgramChecks) {
@@ -124,7 +128,7 @@ TEST(PlanBuilder, ProgramChecks) {
     EXPECT_THROW(build(o), PlanBuildError);
     o.program = "server";
     EXPECT_THROW(build(o), PlanBuildError);  // not a Python file, no --no-python
-    o.module = true;  // a module name is not a file
+    o.module = true;                         // a module name is not a file
     EXPECT_EQ(build(o).instances[0].argv[3], "server");
 }
 

@@ -1,6 +1,7 @@
 """ipexrun really launching: each instance reports what it got (CPUs, environment,
 arguments), and the launcher's exit code, signal handling and clean-up are checked from
 outside. The expected values come from the same command's --dry-run plan."""
+import contextlib
 import json
 import os
 import pathlib
@@ -210,37 +211,36 @@ def wait_started(proc, count):
         started += line.rstrip().endswith("started")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
-def test_signal_to_the_launcher_ends_every_instance_and_helper(ipexrun, sig):
+@contextlib.contextmanager
+def two_instances_with_helpers(ipexrun):
+    """Yields (launcher, marker) once both instances and the helper each started carry the
+    marker; whatever still runs afterwards is killed."""
     marker = "e2e-marker-" + uuid.uuid4().hex
-    # Each instance starts a helper that carries the marker too.
     script = ('/usr/bin/python3 -c "import time; time.sleep(120)" "$0" & echo started; wait')
     proc = start(ipexrun, ["/bin/sh", "-c", script, marker])
     try:
         wait_started(proc, 2)
         # 2 instances + 2 helpers (a helper in the middle of its exec may be missed once)
         wait_for(lambda: len(marked_processes(marker, ipexrun)) == 4)
-        proc.send_signal(sig)
-        proc.wait(timeout=30)
+        yield proc, marker
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signal_to_the_launcher_ends_every_instance_and_helper(ipexrun, sig):
+    with two_instances_with_helpers(ipexrun) as (proc, marker):
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
     assert proc.returncode == 128 + sig
     assert marked_processes(marker) == []
 
 
 def test_sigkilled_launcher_takes_its_instances_and_their_helpers_along(ipexrun):
-    marker = "e2e-marker-" + uuid.uuid4().hex
-    script = ('/usr/bin/python3 -c "import time; time.sleep(120)" "$0" & echo started; wait')
-    proc = start(ipexrun, ["/bin/sh", "-c", script, marker])
-    try:
-        wait_started(proc, 2)
-        wait_for(lambda: len(marked_processes(marker, ipexrun)) == 4)
+    with two_instances_with_helpers(ipexrun) as (proc, marker):
         proc.kill()
         proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     # The death signal and the watchdog act asynchronously.
     wait_for(lambda: marked_processes(marker) == [])
 

@@ -5,18 +5,10 @@ import pytest
 import torch
 
 import ipex
-from test_task import ConvSoftmax
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return ConvSoftmax().eval()
-
-
-@pytest.mark.parametrize("kind", ["script", "module", "function"])
-def test_conv_softmax_equals_eager_on_every_pool(rt, model, kind, two_cpus):
-    target = {"script": torch.jit.script(model), "module": model, "function": lambda x: model(x)}[kind]
+def test_conv_softmax_equals_eager_on_every_pool(rt, model, model_as, two_cpus):
+    target = model_as
     a, b = two_cpus
     for cpus, streams in (([a], 1), ([b], 1), ([a, b], 1), ([a, b], 2), ([b, a], "AUTO")):
         msm = rt.MultiStreamModule(target, num_streams=streams, cpu_pool=rt.CPUPool(cpus))

@@ -7,24 +7,8 @@ import torch
 from rt_util import team_allowed_lists
 
 
-class ConvSoftmax(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
-
-    def forward(self, x):
-        return torch.softmax(self.conv(x), dim=1)
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return ConvSoftmax().eval()
-
-
-@pytest.mark.parametrize("kind", ["script", "module", "function"])
-def test_several_outstanding_inputs_equal_eager(rt, model, kind, two_cpus):
-    target = {"script": torch.jit.script(model), "module": model, "function": lambda x: model(x)}[kind]
+def test_several_outstanding_inputs_equal_eager(rt, model, model_as, two_cpus):
+    target = model_as
     for cpus in ([two_cpus[0]], [two_cpus[1]], two_cpus):
         task = rt.Task(target, rt.CPUPool(cpus))
         inputs = [torch.randn(b, 3, 10, 10) for b in (1, 2, 3, 4, 5, 2)]

@@ -20,11 +20,11 @@ struct PlanRequest {
     std::vector<int> cores_list;           // CPU OS indexes to use; {} = all
     bool use_logical_cores = false;
     bool use_e_cores = false;
-    bool bind_numa_node = false;           // each instance inside one NUMA node
+    bool bind_numa_node = false;  // each instance inside one NUMA node
     Strategy strategy = Strategy::kScatter;
-    bool latency_mode = false;             // 4 cores an instance, as many instances as fit
-    bool throughput_mode = false;          // one instance per NUMA node
-    std::vector<int> instance_idx;         // run only these instances; {} or {-1} = all
+    bool latency_mode = false;      // 4 cores an instance, as many instances as fit
+    bool throughput_mode = false;   // one instance per NUMA node
+    std::vector<int> instance_idx;  // run only these instances; {} or {-1} = all
 };
 
 struct InstanceCpus {

@@ -17,9 +17,9 @@ enum class OmpRuntime { kAuto, kDefault, kIntel };
 struct EnvRequest {
     MemoryAllocator allocator = MemoryAllocator::kAuto;
     OmpRuntime omp = OmpRuntime::kAuto;
-    bool benchmark = false;            // jemalloc tuned for steady-state benchmarking
-    bool affinity_through_env = false; // no CPU binding by the launcher: OpenMP must pin
-    std::string runtime_library;       // libipex_runtime.so to preload; "" for none
+    bool benchmark = false;             // jemalloc tuned for steady-state benchmarking
+    bool affinity_through_env = false;  // no CPU binding by the launcher: OpenMP must pin
+    std::string runtime_library;        // libipex_runtime.so to preload; "" for none
 };
 
 struct AvailableLibraries {

@@ -14,15 +14,15 @@ namespace ipex::runtime {
 // affinity of every thread it touched come back exactly. Scopes nest; a scope must end on the
 // thread that opened it. Works with libgomp and with Intel/LLVM OpenMP.
 class pin {
- public:
-  explicit pin(const CPUPool& pool);
-  ~pin();
-  pin(const pin&) = delete;
-  pin& operator=(const pin&) = delete;
+  public:
+    explicit pin(const CPUPool& pool);
+    ~pin();
+    pin(const pin&) = delete;
+    pin& operator=(const pin&) = delete;
 
- private:
-  struct Saved;
-  std::unique_ptr<Saved> saved_;
+  private:
+    struct Saved;
+    std::unique_ptr<Saved> saved_;
 };
 
 // The pool of the innermost pin scope open on the calling thread (TaskExecutor workers count

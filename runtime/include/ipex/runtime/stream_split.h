@@ -23,7 +23,8 @@ std::vector<int64_t> split_sizes(int64_t batch, int streams);
 // at all the inputs go to a single stream unchanged. Throws std::invalid_argument on
 // mismatched structure or sizes.
 using StreamInputs = std::vector<std::vector<c10::IValue>>;
-StreamInputs split_by_hint(const std::vector<c10::IValue>& inputs, const c10::IValue& hint, int streams);
+StreamInputs split_by_hint(const std::vector<c10::IValue>& inputs, const c10::IValue& hint,
+                           int streams);
 
 // Joins per-stream outputs (in stream order) following the hint.
 c10::IValue concat_by_hint(const std::vector<c10::IValue>& outputs, const c10::IValue& hint);

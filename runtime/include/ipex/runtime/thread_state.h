@@ -7,27 +7,27 @@
 namespace ipex::runtime {
 
 class ThreadState {
- public:
-  // The calling thread's state.
-  static ThreadState capture();
+  public:
+    // The calling thread's state.
+    static ThreadState capture();
 
-  // Applies a captured state to the calling thread for the scope's lifetime, then restores
-  // what was there.
-  class Scope {
-   public:
-    explicit Scope(const ThreadState& state);
-    ~Scope();
-    Scope(const Scope&) = delete;
-    Scope& operator=(const Scope&) = delete;
+    // Applies a captured state to the calling thread for the scope's lifetime, then restores
+    // what was there.
+    class Scope {
+      public:
+        explicit Scope(const ThreadState& state);
+        ~Scope();
+        Scope(const Scope&) = delete;
+        Scope& operator=(const Scope&) = delete;
 
-   private:
+      private:
+        struct Impl;
+        std::unique_ptr<Impl> impl_;
+    };
+
+  private:
     struct Impl;
-    std::unique_ptr<Impl> impl_;
-  };
-
- private:
-  struct Impl;
-  std::shared_ptr<const Impl> impl_;
+    std::shared_ptr<const Impl> impl_;
 };
 
 }  // namespace ipex::runtime
