@@ -171,8 +171,9 @@ TEST(Supervisor, KilledInstanceGives128PlusSignal) {
 
 TEST(Supervisor, SignalToTheLauncherIsForwardedAndDecidesTheExitCode) {
     LaunchPlan plan;
-    // $PPID of the instance is the launcher, here the test process.
-    plan.instances = {sh(0, {0}, "kill -TERM $PPID; sleep 30"), sh(1, {1}, "sleep 30")};
+    // $PPID of the instance is the launcher, here the test process. The pause lets the
+    // launcher start instance 1 first: a signal during start-up stops further starts.
+    plan.instances = {sh(0, {0}, "sleep 0.3; kill -TERM $PPID; sleep 30"), sh(1, {1}, "sleep 30")};
     const RunResult r = run(plan, quick(std::chrono::milliseconds(10000)));
     EXPECT_EQ(r.code, 128 + SIGTERM) << r.err;
     EXPECT_LT(r.seconds, 5.0);  // forwarded at once, not killed after the grace time
