@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from . import _kernels
+from .nn import batch_tiling as tiling
 from .nn import folding
 from .nn.packed import PackedConv, PackedLinear, post_op_of
 from .nn.resnet_blocks import fuse_resnet_blocks
@@ -127,7 +128,8 @@ def _graph(model, sample_input, dtype):
 
 
 def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None, linear_bn_folding=None,
-             weights_prepack=None, replace_dropout_with_identity=None, sample_input=None, graph_mode=None):
+             weights_prepack=None, replace_dropout_with_identity=None, sample_input=None, graph_mode=None,
+             batch_tiling=None):
     """Optimise `model` for inference on the oneDNN kernels and return it.
 
     dtype: None/torch.float32 or torch.bfloat16 (falls back to float32 with one warning on
@@ -137,6 +139,11 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
     the packed copy). sample_input: run once to pack for its shapes and to check the
     result against the original. graph_mode: return a frozen TorchScript module whose
     conv/linear (+activation/add) nodes run on the fused kernels (needs sample_input).
+    batch_tiling: None (auto) runs large batches a slice at a time where the traced
+    sample_input shows every operation treats samples independently (CNNs: a slice's
+    activations stay in cache), with the slice size measured on the first batch of each
+    size; an int fixes the slice size; False turns it off. Graph mode then returns the
+    frozen module inside an ipex.nn.BatchTiled.
     """
     if level not in _LEVELS:
         raise ValueError(f"ipex.optimize: level must be 'O0' or 'O1', got {level!r}")
@@ -160,6 +167,7 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
             opts[key] = bool(val)
     if opts["graph_mode"] and sample_input is None:
         raise ValueError("ipex.optimize(graph_mode=True) needs sample_input to trace the model")
+    tile = _batch_tile(model, sample_input, batch_tiling)
     dtype = dtype or torch.float32
 
     original = model
@@ -198,8 +206,36 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
                                    f"(max relative error {err:.3g}); retry with conv_bn_folding=False / "
                                    "linear_bn_folding=False")
     if opts["graph_mode"]:
-        return _graph(model, sample_input, dtype)
+        traced = _graph(model, sample_input, dtype)
+        if tile is False:
+            return traced
+        tiled = tiling.BatchTiled(traced, tile)
+        object.__setattr__(tiled, _MARK, True)
+        return tiled
+    if tile is not False:
+        tiling.tile_forward_in_place(model, tile)
     return model
+
+
+def _batch_tile(model, sample_input, setting):
+    """False (no tiling), None (slice size measured later) or the fixed slice size."""
+    if setting is False:
+        return False
+    fixed = None
+    if setting is not None and setting is not True:
+        if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
+            raise ValueError(f"ipex.optimize: batch_tiling must be None, False or a slice size >= 1, got {setting!r}")
+        fixed = setting
+    sample = sample_input
+    if isinstance(sample, (tuple, list)) and len(sample) == 1:
+        sample = sample[0]
+    if sample is not None and tiling.is_batch_independent(model, sample):
+        return fixed
+    if fixed is not None:
+        raise ValueError("ipex.optimize: batch_tiling needs a single-tensor sample_input through which every "
+                         "operation of the model treats samples independently; "
+                         "this model or sample_input does not show that")
+    return False
 
 
 def _fold_without_prepack(model, convs, linears):

@@ -1,6 +1,7 @@
 """Inference modules on prepacked oneDNN kernels, used by ipex.optimize()."""
+from .batch_tiling import BatchTiled
 from .folding import FoldedBatchNorm
 from .packed import PackedConv, PackedLinear
 from .transformer import PackedTransformerEncoderLayer
 
-__all__ = ["FoldedBatchNorm", "PackedConv", "PackedLinear", "PackedTransformerEncoderLayer"]
+__all__ = ["BatchTiled", "FoldedBatchNorm", "PackedConv", "PackedLinear", "PackedTransformerEncoderLayer"]
