@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <vector>
 
 namespace ipex::launcher {
@@ -21,9 +22,9 @@ class CleanupWatchdog {
     CleanupWatchdog(const CleanupWatchdog&) = delete;
     CleanupWatchdog& operator=(const CleanupWatchdog&) = delete;
 
-    // Forks the watchdog; called once the instances are on their way, so that the fork
-    // (~1.5 ms) overlaps their start instead of delaying it. If the fork fails the launch
-    // goes on without it (the death signal still covers the instances themselves).
+    // Starts the watchdog; called once the instances are on their way, so that its start
+    // overlaps theirs. If it cannot start, the launch goes on without it (the death signal
+    // still covers the instances themselves).
     void start();
 
     void watch(pid_t group);   // an instance started
@@ -39,6 +40,8 @@ class CleanupWatchdog {
 
     pid_t pid_ = -1;
     int write_fd_ = -1;
+    void* mapping_ = nullptr;  // the watchdog's stack and state
+    std::size_t mapping_bytes_ = 0;
     std::vector<pid_t> pending_;  // watched before start()
 };
 
