@@ -1,10 +1,45 @@
 #include "ipex/runtime/task_executor.h"
 
+#include <sched.h>
+
+#include <chrono>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "ipex/runtime/pin.h"
 
 namespace ipex::runtime {
+
+namespace {
+
+// How long an idle worker polls for the next job before it sleeps on the condition variable.
+// Waking a sleeping thread costs ~10 us here (more in VMs), which is most of a round trip;
+// back-to-back calls (a request loop, MultiStreamModule) arrive well within this window.
+// IPEX_TASK_SPIN_US overrides it; 0 sleeps at once.
+std::chrono::microseconds spin_window() {
+    static const std::chrono::microseconds window = [] {
+        const char* text = std::getenv("IPEX_TASK_SPIN_US");
+        if (!text || !*text) return std::chrono::microseconds(100);
+        char* end = nullptr;
+        const long us = std::strtol(text, &end, 10);
+        return std::chrono::microseconds(*end == '\0' && us >= 0 ? us : 100);
+    }();
+    return window;
+}
+
+// Polls until `ready` or the window has passed. Yields between polls, so that a submitter
+// sharing the worker's CPU gets to run instead of waiting for the end of a time slice.
+void spin_until(const std::atomic<bool>& ready) {
+    const auto window = spin_window();
+    if (window.count() == 0) return;
+    const auto deadline = std::chrono::steady_clock::now() + window;
+    while (!ready.load(std::memory_order_acquire)) {
+        if (std::chrono::steady_clock::now() >= deadline) return;
+        sched_yield();
+    }
+}
+
+}  // namespace
 
 TaskExecutor::TaskExecutor(CPUPool pool)
     : pool_(std::move(pool)), queue_(std::make_shared<Queue>()) {
@@ -46,12 +81,14 @@ void TaskExecutor::loop(std::shared_ptr<Queue> q, CPUPool pool, std::exception_p
 
     for (;;) {
         Job job;
+        spin_until(q->wake);
         {
             std::unique_lock<std::mutex> lock(q->mu);
             q->cv.wait(lock, [&] { return q->stopping || !q->jobs.empty(); });
             if (q->jobs.empty()) break;  // stopping and drained
             job = std::move(q->jobs.front());
             q->jobs.pop_front();
+            q->wake.store(q->stopping || !q->jobs.empty(), std::memory_order_release);
         }
         // Jobs report their own errors (through their future); one more guard keeps the worker.
         try {
@@ -70,6 +107,7 @@ void TaskExecutor::submit(Job job) {
             throw std::runtime_error("TaskExecutor on CPUs " + pool_.to_string() +
                                      " is shut down and accepts no more tasks");
         queue_->jobs.push_back(std::move(job));
+        queue_->wake.store(true, std::memory_order_release);
     }
     queue_->cv.notify_one();
 }
@@ -79,6 +117,7 @@ void TaskExecutor::shutdown(Shutdown mode) {
     {
         std::lock_guard<std::mutex> lock(queue_->mu);
         queue_->stopping = true;
+        queue_->wake.store(true, std::memory_order_release);
         if (mode == Shutdown::cancel) cancelled.swap(queue_->jobs);
     }
     queue_->cv.notify_all();

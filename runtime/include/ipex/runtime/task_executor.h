@@ -2,6 +2,7 @@
 // per CPU of the pool), running submitted jobs in submission order.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -46,6 +47,7 @@ class TaskExecutor {
         std::condition_variable cv;
         std::deque<Job> jobs;
         bool stopping = false;
+        std::atomic<bool> wake{false};  // jobs or stopping: lets the worker spin without the lock
     };
     static void loop(std::shared_ptr<Queue> queue, CPUPool pool, std::exception_ptr* startup_error,
                      bool* started);
