@@ -169,7 +169,8 @@ ParseResult parse_options(int argc, const char* const* argv) {
     app.add_option(spellings({"--omp-runtime"}), omp, "auto, default (GNU) or intel")
         ->check(CLI::IsMember({"auto", "default", "intel"}));
     app.add_flag(spellings({"--benchmark"}), o.env.benchmark,
-                 "jemalloc settings for steady-state benchmarking");
+                 "allocator settings for steady-state benchmarking: freed memory is kept, not "
+                 "returned (jemalloc decay off; tcmalloc release rate 0, 256 MiB thread caches)");
     app.add_flag("--enable_tcmalloc,--enable-tcmalloc", enable_tcmalloc, "(old) tcmalloc");
     app.add_flag("--enable_jemalloc,--enable-jemalloc", enable_jemalloc, "(old) jemalloc");
     app.add_flag("--use_default_allocator,--use-default-allocator", default_allocator,

@@ -55,6 +55,17 @@ TEST(EnvPolicy, JemallocGetsItsConfigurationAndBenchmarkVariant) {
               "dirty_decay_ms:-1,muzzy_decay_ms:-1");
 }
 
+TEST(EnvPolicy, TcmallocKeepsItsDefaultsUnlessBenchmarking) {
+    EnvRequest r;
+    r.allocator = MemoryAllocator::kTcmalloc;
+    EXPECT_EQ(get(plan(r).instances[0], "TCMALLOC_RELEASE_RATE"), "<unset>");
+    EXPECT_EQ(get(plan(r).instances[0], "TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES"), "<unset>");
+    r.benchmark = true;
+    EXPECT_EQ(get(plan(r).instances[0], "TCMALLOC_RELEASE_RATE"), "0");
+    EXPECT_EQ(get(plan(r).instances[0], "TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES"), "268435456");
+    EXPECT_EQ(get(plan(r).instances[0], "MALLOC_CONF"), "<unset>");
+}
+
 TEST(EnvPolicy, GnuOpenMpGetsPlacesAndBinding) {
     EnvRequest r;
     r.omp = OmpRuntime::kDefault;
