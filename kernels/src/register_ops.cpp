@@ -11,6 +11,7 @@
 #include "ipex/kernels/conv_context.h"
 #include "ipex/kernels/fusion_pass.h"
 #include "ipex/kernels/isa.h"
+#include "ipex/kernels/layer_norm.h"
 #include "ipex/kernels/linear_context.h"
 #include "ipex/kernels/softmax.h"
 
@@ -162,6 +163,8 @@ TORCH_LIBRARY(ipex, m) {
     m.def("batch_matmul(Tensor a, Tensor b, float scale=1.0, Tensor(a!)? out=None) -> Tensor",
           batch_matmul);
     m.def("softmax_(Tensor(a!) x) -> Tensor(a!)", softmax_last_dim_);
+    m.def("layer_norm(Tensor x, Tensor? weight, Tensor? bias, float eps=1e-05) -> Tensor",
+          layer_norm_last_dim);
     m.def("bf16_supported() -> bool", []() { return bf16_supported(); });
     m.def("set_bf16_disabled(bool disabled) -> ()", [](bool d) { set_bf16_disabled(d); });
     m.def("set_jit_fusion(bool enabled) -> ()", [](bool e) { set_jit_fusion_enabled(e); });

@@ -1,4 +1,4 @@
-"""oneDNN batch_matmul (strided operands, strided out) and in-place softmax."""
+"""oneDNN batch_matmul (strided operands, strided out), in-place softmax and layer norm."""
 import pytest
 import torch
 
@@ -40,3 +40,30 @@ def test_softmax_in_place(kops, dtype):
     assert rel_err(x, ref) <= (1e-6 if dtype == torch.float32 else BF16_TOL)
     with pytest.raises(RuntimeError, match="contiguous"):
         kops.softmax_(torch.randn(4, 5).t())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_matches_pytorch(kops, dtype, affine):
+    if dtype == torch.bfloat16 and not kops.bf16_supported():
+        pytest.skip("no native bf16 here")
+    x = (torch.randn(3, 7, 45) * 3 + 2).to(dtype)
+    w, b = (torch.randn(45), torch.randn(45)) if affine else (None, None)
+    ref = torch.nn.functional.layer_norm(x.float(), (45,), w, b, 1e-6)
+    y = kops.layer_norm(x, w, b, 1e-6)
+    assert y.dtype == dtype and y.shape == x.shape
+    assert rel_err(y, ref) <= (FP32_TOL if dtype == torch.float32 else BF16_TOL)
+    # A transposed (non-contiguous) input is normalised along its own last dimension.
+    xt = torch.randn(45, 6).t()
+    ref_t = torch.nn.functional.layer_norm(xt, (45,), w, b, 1e-6)
+    assert rel_err(kops.layer_norm(xt, w, b, 1e-6), ref_t) <= FP32_TOL
+
+
+def test_layer_norm_errors(kops):
+    with pytest.raises(RuntimeError, match=r"input of size \[2, 5\] needs weight and bias of 5"):
+        kops.layer_norm(torch.randn(2, 5), torch.randn(4), torch.randn(4))
+    with pytest.raises(RuntimeError, match="weight and bias must be given together"):
+        kops.layer_norm(torch.randn(2, 5), torch.randn(5), None)
+    with pytest.raises(RuntimeError, match="float32 or bfloat16"):
+        kops.layer_norm(torch.randn(2, 5).double(), None, None)
+    assert kops.layer_norm(torch.empty(0, 5), None, None).shape == (0, 5)

