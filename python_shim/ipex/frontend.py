@@ -167,6 +167,14 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
             opts[key] = bool(val)
     if opts["graph_mode"] and sample_input is None:
         raise ValueError("ipex.optimize(graph_mode=True) needs sample_input to trace the model")
+    if opts["graph_mode"] and opts["weights_prepack"] and any(
+            type(m) is nn.TransformerEncoderLayer and can_pack(m) for m in model.modules()):
+        # A traced encoder layer is PyTorch's fused fast-path op, which the TorchScript pass
+        # cannot improve and which fails under bf16 autocast in torch 1.13; the packed eager
+        # layer is the fast path.
+        warnings.warn("ipex.optimize: graph_mode is not applied to models with nn.TransformerEncoderLayer; "
+                      "their layers run as packed oneDNN layers instead")
+        opts["graph_mode"] = False
     tile = _batch_tile(model, sample_input, batch_tiling)
     dtype = dtype or torch.float32
 

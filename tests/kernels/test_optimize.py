@@ -203,6 +203,25 @@ def test_transformer_encoder(batch_first, norm_first, act):
         assert rel_err(fresh(x), model(x)) <= OPT_TOL
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_graph_mode_on_a_transformer_uses_the_packed_layers(dtype):
+    """graph_mode would trace PyTorch's fused encoder op (which bf16 autocast breaks in
+    torch 1.13): the packed eager layers are used instead, with a warning."""
+    from ipex.nn import PackedTransformerEncoderLayer
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
+    model = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    x = torch.randn(2, 7, 32)
+    with pytest.warns(UserWarning, match="graph_mode is not applied"):
+        opt = optimize(model, dtype=dtype, sample_input=x, graph_mode=True)
+    assert isinstance(opt.layers[0], PackedTransformerEncoderLayer)
+    with torch.no_grad(), torch.cpu.amp.autocast(enabled=dtype == torch.bfloat16):
+        out = opt(x)
+    with torch.no_grad():
+        ref = model(x)
+    assert rel_err(out, ref) <= (OPT_TOL if dtype == torch.float32 else BF16_TOL * 2)
+
+
 def test_resnet_blocks_fused():
     torchvision = pytest.importorskip("torchvision")
     model = _randomize_bn(torchvision.models.resnet18(num_classes=10)).eval()
