@@ -10,16 +10,6 @@ namespace ipex::kernels {
 using namespace detail;
 using dnnl::memory;
 
-namespace {
-
-// Activations have no packed weights, so one process-wide cache serves every call site.
-EntryCache<PrimitiveEntry>& cache() {
-    static EntryCache<PrimitiveEntry> c;
-    return c;
-}
-
-}  // namespace
-
 at::Tensor batch_matmul(const at::Tensor& a_in, const at::Tensor& b_in, double scale,
                         const c10::optional<at::Tensor>& out_arg) {
     const char* op = "ipex batch_matmul";
@@ -68,7 +58,9 @@ at::Tensor batch_matmul(const at::Tensor& a_in, const at::Tensor& b_in, double s
             rethrow_dnnl(op, shape_str(a.sizes()) + " x " + shape_str(b.sizes()), err);
         }
     };
-    auto entry = cache().get(key.str(), threads, make);
+    // Activations have no packed weights, so one process-wide cache serves every call site.
+    static EntryCache<PrimitiveEntry> cache;
+    auto entry = cache.get(key.str(), threads, make);
     run_primitive(op, [&] { return shape_str(a.sizes()) + " x " + shape_str(b.sizes()); }, *entry,
                   {{DNNL_ARG_SRC, wrap(a_md, a)},
                    {DNNL_ARG_WEIGHTS, wrap(b_md, b)},

@@ -10,15 +10,6 @@ namespace ipex::kernels {
 using namespace detail;
 using dnnl::memory;
 
-namespace {
-
-EntryCache<PrimitiveEntry>& cache() {
-    static EntryCache<PrimitiveEntry> c;
-    return c;
-}
-
-}  // namespace
-
 at::Tensor layer_norm_last_dim(const at::Tensor& input, const c10::optional<at::Tensor>& weight,
                                const c10::optional<at::Tensor>& bias, double eps) {
     const char* op = "ipex layer_norm";
@@ -64,7 +55,8 @@ at::Tensor layer_norm_last_dim(const at::Tensor& input, const c10::optional<at::
             rethrow_dnnl(op, "input " + shape_str(input.sizes()), err);
         }
     };
-    auto entry = cache().get(key.str(), threads, make);
+    static EntryCache<PrimitiveEntry> cache;
+    auto entry = cache.get(key.str(), threads, make);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(md, x)},
                                          {DNNL_ARG_DST, wrap(md, out)}};
     if (affine) {

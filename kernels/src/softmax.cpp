@@ -10,15 +10,6 @@ namespace ipex::kernels {
 using namespace detail;
 using dnnl::memory;
 
-namespace {
-
-EntryCache<PrimitiveEntry>& cache() {
-    static EntryCache<PrimitiveEntry> c;
-    return c;
-}
-
-}  // namespace
-
 at::Tensor& softmax_last_dim_(at::Tensor& x) {
     const char* op = "ipex softmax_";
     TORCH_CHECK(x.dim() >= 1 && x.is_contiguous(), op, ": expected a contiguous tensor, got size ",
@@ -40,7 +31,8 @@ at::Tensor& softmax_last_dim_(at::Tensor& x) {
             rethrow_dnnl(op, "input " + shape_str(x.sizes()), err);
         }
     };
-    auto entry = cache().get(key.str(), threads, make);
+    static EntryCache<PrimitiveEntry> cache;
+    auto entry = cache.get(key.str(), threads, make);
     dnnl::memory mem = wrap(md, x);
     run_primitive(op, [&] { return "input " + shape_str(x.sizes()); }, *entry,
                   {{DNNL_ARG_SRC, mem}, {DNNL_ARG_DST, mem}});
