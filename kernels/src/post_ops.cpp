@@ -4,6 +4,7 @@
 
 #include <cfloat>
 #include <sstream>
+#include <unordered_map>
 
 namespace ipex::kernels {
 namespace {
@@ -79,6 +80,17 @@ void append_step(const std::string& name, ArgReader& rd, std::vector<PostOpStep>
 }
 
 }  // namespace
+
+const PostOps& PostOps::cached(const std::string& spec, const std::vector<double>& args) {
+    thread_local std::unordered_map<std::string, PostOps> memo;
+    std::string key = spec;
+    key.push_back('\0');
+    key.append(reinterpret_cast<const char*>(args.data()), args.size() * sizeof(double));
+    auto it = memo.find(key);
+    if (it != memo.end()) return it->second;
+    if (memo.size() > 256) memo.clear();
+    return memo.emplace(std::move(key), parse(spec, args)).first->second;
+}
 
 PostOps PostOps::parse(const std::string& spec, const std::vector<double>& args) {
     PostOps p;

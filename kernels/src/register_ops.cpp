@@ -4,7 +4,6 @@
 #include <torch/library.h>
 
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "ipex/kernels/batch_matmul.h"
@@ -17,18 +16,6 @@
 
 namespace ipex::kernels {
 namespace {
-
-// Parsing a spec on every call costs more than some small kernels: memoise per thread.
-const PostOps& parsed(const std::string& spec, const std::vector<double>& args) {
-    thread_local std::unordered_map<std::string, PostOps> memo;
-    std::string key = spec;
-    key.push_back('\0');
-    key.append(reinterpret_cast<const char*>(args.data()), args.size() * sizeof(double));
-    auto it = memo.find(key);
-    if (it != memo.end()) return it->second;
-    if (memo.size() > 256) memo.clear();
-    return memo.emplace(std::move(key), PostOps::parse(spec, args)).first->second;
-}
 
 using ConvPtr = c10::intrusive_ptr<ConvContext>;
 using LinearPtr = c10::intrusive_ptr<LinearContext>;
@@ -45,12 +32,12 @@ ConvPtr conv_prepack(const at::Tensor& weight, const c10::optional<at::Tensor>& 
 
 at::Tensor conv_run(const at::Tensor& x, const ConvPtr& ctx, const std::string& post_op,
                     std::vector<double> args, const c10::optional<at::Tensor>& other) {
-    return ctx->run(x, parsed(post_op, args), other, /*in_place=*/false);
+    return ctx->run(x, PostOps::cached(post_op, args), other, /*in_place=*/false);
 }
 
 at::Tensor conv_run_(const at::Tensor& x, const ConvPtr& ctx, const std::string& post_op,
                      std::vector<double> args, at::Tensor accum) {
-    return ctx->run(x, parsed(post_op, args), accum, /*in_place=*/true);
+    return ctx->run(x, PostOps::cached(post_op, args), accum, /*in_place=*/true);
 }
 
 LinearPtr linear_prepack(const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
@@ -61,12 +48,12 @@ LinearPtr linear_prepack(const at::Tensor& weight, const c10::optional<at::Tenso
 at::Tensor linear_run(const at::Tensor& x, const LinearPtr& ctx, const std::string& post_op,
                       std::vector<double> args, const c10::optional<at::Tensor>& other,
                       c10::optional<c10::ScalarType> out_dtype) {
-    return ctx->run(x, parsed(post_op, args), other, /*in_place=*/false, out_dtype);
+    return ctx->run(x, PostOps::cached(post_op, args), other, /*in_place=*/false, out_dtype);
 }
 
 at::Tensor linear_run_(const at::Tensor& x, const LinearPtr& ctx, const std::string& post_op,
                        std::vector<double> args, at::Tensor accum) {
-    return ctx->run(x, parsed(post_op, args), accum, /*in_place=*/true);
+    return ctx->run(x, PostOps::cached(post_op, args), accum, /*in_place=*/true);
 }
 
 // Pickled state: (weight, bias, ints, dtype) with ints = stride | pad_l | pad_r | dilation |

@@ -16,6 +16,7 @@
 #include "ipex/runtime/stream_split.h"
 #include "ipex/runtime/task.h"
 #include "ipex/runtime/thread_count_watch.h"
+#include "packed_runner.h"
 
 namespace py = pybind11;
 namespace rt = ipex::runtime;
@@ -224,4 +225,6 @@ PYBIND11_MODULE(_C, m) {
     m.def("omp_thread_generation", &rt::omp_thread_generation);
     m.def("current_omp_threads", &rt::current_omp_threads);
     m.def("cache_invalidations", &rt::cache_invalidations);
+
+    ipex::python::bind_packed_runners(m);
 }

@@ -233,3 +233,28 @@ def test_resnet_blocks_fused():
         assert rel_err(opt(x), model(x)) <= OPT_TOL
         x3 = torch.randn(3, 3, 48, 40)
         assert rel_err(opt(x3), model(x3)) <= OPT_TOL
+
+
+class ConvLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 5)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+def test_an_optimized_model_traces_and_freezes():
+    """The usual recipe ipex.optimize -> torch.jit.trace -> freeze: the eager fast path must
+    not hide the packed layers from the tracer (the trace would hold a constant output)."""
+    torch.manual_seed(0)
+    model = ConvLinear().eval()
+    opt = optimize(model)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        traced = torch.jit.freeze(torch.jit.trace(opt, x, check_trace=False))
+        kinds = {n.kind() for n in traced.graph.nodes()}
+        assert {"ipex::conv_run", "ipex::linear_run"} <= kinds
+        other = torch.randn(3, 3, 8, 8)
+        assert rel_err(traced(other), model(other)) <= OPT_TOL

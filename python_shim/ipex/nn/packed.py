@@ -10,6 +10,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .. import _C
 from .._kernels import ops
 from . import folding
 
@@ -67,6 +68,19 @@ class _Packed(nn.Module):
             weight = weight * self._row_scale.view(-1, *([1] * (weight.dim() - 1))).to(weight.dtype)
             bias = None if bias is None else bias * self._row_scale.to(bias.dtype)
         self._ctx = self._pack(weight, bias)
+        self._runner = None
+
+    def _run(self):
+        """The runner of the current context (made on first use: it does not pickle). Calls
+        under torch.jit.trace go through torch.ops instead, which the tracer records."""
+        if self.__dict__.get("_runner") is None:
+            self._runner = self._runner_type()(self._ctx)
+        return self._runner
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_runner"] = None
+        return state
 
     def fuse_activation(self, name, args):
         self.post_op = (name, list(args))
@@ -161,6 +175,10 @@ class PackedConv(_Packed):
                       list(self.output_padding))
         self._init_common(conv, dtype, bn)
 
+    @staticmethod
+    def _runner_type():
+        return _C.ConvRunner
+
     def _pack(self, weight, bias):
         s, pl, pr, d, g, op = self._geom
         return ops().conv_prepack(weight, bias, s, pl, pr, d, g, self.transposed, op, self._dtype)
@@ -169,13 +187,17 @@ class PackedConv(_Packed):
         if self._pad is not None:
             x = F.pad(x, self._pad[0], mode=self._pad[1])
         name, args = self.post_op
-        return ops().conv_run(x, self._ctx, name, args, other)
+        if torch.jit.is_tracing():
+            return ops().conv_run(x, self._ctx, name, args, other)
+        return self._run().run(x, name, args, other)
 
     def run_fused(self, x, post_op, other=None, args=()):
         """Runs with an explicit post-op chain (e.g. "badd+relu" with `other`)."""
         if self._pad is not None:
             x = F.pad(x, self._pad[0], mode=self._pad[1])
-        return ops().conv_run(x, self._ctx, post_op, list(args), other)
+        if torch.jit.is_tracing():
+            return ops().conv_run(x, self._ctx, post_op, list(args), other)
+        return self._run().run(x, post_op, list(args), other)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -191,15 +213,23 @@ class PackedLinear(_Packed):
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self._init_common(linear, dtype, bn, row_scale)
 
+    @staticmethod
+    def _runner_type():
+        return _C.LinearRunner
+
     def _pack(self, weight, bias):
         return ops().linear_prepack(weight, bias, self._dtype)
 
     def forward(self, x, other=None):
         name, args = self.post_op
-        return ops().linear_run(x, self._ctx, name, args, other)
+        if torch.jit.is_tracing():
+            return ops().linear_run(x, self._ctx, name, args, other)
+        return self._run().run(x, name, args, other)
 
     def run(self, x, post_op="none", args=(), other=None, out_dtype=None):
-        return ops().linear_run(x, self._ctx, post_op, list(args), other, out_dtype)
+        if torch.jit.is_tracing():
+            return ops().linear_run(x, self._ctx, post_op, list(args), other, out_dtype)
+        return self._run().run(x, post_op, list(args), other, out_dtype)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, post_op={self.post_op[0]}, "

@@ -24,6 +24,8 @@ class PostOps {
     // add/sum(alpha). "add" is the in-place accumulation (oneDNN sum); "badd"/"bmul" are
     // broadcast binary ops with a second tensor. Throws c10::Error on unknown names.
     static PostOps parse(const std::string& spec, const std::vector<double>& args);
+    // parse() memoised per thread: parsing on every call costs more than some small kernels.
+    static const PostOps& cached(const std::string& spec, const std::vector<double>& args);
 
     const std::vector<PostOpStep>& steps() const { return steps_; }
     bool has_sum() const;
