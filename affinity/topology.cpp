@@ -51,6 +51,12 @@ TopologyPtr open_topology(const std::string& xml_path) {
                                       HWLOC_TOPOLOGY_FLAG_NO_MEMATTRS);
     // Caches stay: filtering them out moves NUMA nodes attached to an L3 up to the package,
     // and hwloc then widens their cpusets to the whole package.
+    // On the live machine Linux's sysfs already says everything the model holds (cores,
+    // caches, NUMA, hybrid kinds from cpu_core/cpu_atom and cpu_capacity). hwloc's x86
+    // backend would repeat it with CPUID on every PU, binding itself to each in turn: a trap
+    // to the hypervisor per CPUID in a VM, and hundreds of migrations on a big server.
+    if (xml_path.empty())
+        hwloc_topology_set_components(raw, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, "x86");
     if (!xml_path.empty() && hwloc_topology_set_xml(raw, xml_path.c_str()) != 0)
         throw TopologyError("cannot read topology file '" + xml_path +
                             "': " + std::strerror(errno));

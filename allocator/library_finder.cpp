@@ -69,9 +69,10 @@ std::vector<std::string> library_search_dirs(const SearchRoots& roots) {
 
 std::optional<std::string> find_library(const std::string& name,
                                         const std::vector<std::string>& dirs,
-                                        const DirectoryLister& list) {
+                                        const DirectoryLister& list, const FileExists& exists) {
     const std::string stem = "lib" + name + ".so";
     for (const auto& dir : dirs) {
+        if (exists && exists(dir + "/" + stem)) return dir + "/" + stem;
         std::optional<std::string> best;
         std::vector<int> best_version;
         for (const auto& file : list(dir)) {

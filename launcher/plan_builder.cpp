@@ -192,7 +192,8 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& t
     allocator::SearchRoots roots{lookup(env, "CONDA_PREFIX"), lookup(env, "VIRTUAL_ENV"),
                                  lookup(env, "HOME")};
     const auto dirs = allocator::library_search_dirs(roots);
-    // Three names are looked up in the same folders: list each folder once.
+    // Three names are looked up in the same folders: list each folder once, and only where
+    // the unversioned name (what the -dev packages install) is not there.
     std::map<std::string, std::vector<std::string>> listed;
     const allocator::DirectoryLister list_once = [&](const std::string& dir) {
         auto it = listed.find(dir);
@@ -207,11 +208,11 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& t
     };
     allocator::AvailableLibraries libs;
     if (wants(MemoryAllocator::kTcmalloc))
-        libs.tcmalloc = allocator::find_library("tcmalloc", dirs, list_once);
+        libs.tcmalloc = allocator::find_library("tcmalloc", dirs, list_once, probes.exists);
     if (wants(MemoryAllocator::kJemalloc))
-        libs.jemalloc = allocator::find_library("jemalloc", dirs, list_once);
+        libs.jemalloc = allocator::find_library("jemalloc", dirs, list_once, probes.exists);
     if (env_request.omp != OmpRuntime::kDefault)
-        libs.iomp = allocator::find_library("iomp5", dirs, list_once);
+        libs.iomp = allocator::find_library("iomp5", dirs, list_once, probes.exists);
     std::vector<std::vector<int>> instance_cpus;
     for (const auto& inst : cpus.instances) instance_cpus.push_back(inst.cpus);
     allocator::EnvPlan env_plan =

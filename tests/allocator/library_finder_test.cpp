@@ -57,3 +57,23 @@ TEST(LibraryFinder, RealDirectoryListerReadsThisMachine) {
     EXPECT_NE(std::find(names.begin(), names.end(), "usr"), names.end());
     EXPECT_TRUE(real_directory_lister()("/nonexistent-dir").empty());
 }
+
+TEST(LibraryFinder, UnversionedNameFoundWithoutListingItsFolder) {
+    std::vector<std::string> listed;
+    const DirectoryLister list = [&](const std::string& dir) {
+        listed.push_back(dir);
+        return dir == "/usr/lib" ? std::vector<std::string>{"libtcmalloc.so.4"}
+                                 : std::vector<std::string>{};
+    };
+    const FileExists exists = [](const std::string& path) {
+        return path == "/usr/lib/x86_64-linux-gnu/libtcmalloc.so";
+    };
+    // /usr/lib comes first and has only the versioned name: it is listed and wins.
+    EXPECT_EQ(*find_library("tcmalloc", library_search_dirs({}), list, exists),
+              "/usr/lib/libtcmalloc.so.4");
+    listed.clear();
+    const std::vector<std::string> dirs = {"/usr/lib/x86_64-linux-gnu", "/usr/lib"};
+    EXPECT_EQ(*find_library("tcmalloc", dirs, list, exists),
+              "/usr/lib/x86_64-linux-gnu/libtcmalloc.so");
+    EXPECT_TRUE(listed.empty());
+}

@@ -180,6 +180,29 @@ def test_missing_program_is_127_with_one_line(ipexrun):
             in r.stderr), r.stderr
 
 
+def test_programs_are_found_in_path_as_execvp_would(ipexrun, tmp_path):
+    """The launcher looks the program up in PATH once; what execvp does must still hold:
+    PATH order, a script without #! runs under sh, a name found nowhere is 127."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (first / "e2e-which").write_text("echo from-first\n")  # no #!: execvp runs it with sh
+    (first / "e2e-which").chmod(0o755)
+    (second / "e2e-which").write_text("#!/bin/sh\necho from-second\n")
+    (second / "e2e-which").chmod(0o755)
+    (first / "e2e-not-exec").write_text("#!/bin/sh\necho wrong\n")  # not executable: skipped
+    (second / "e2e-not-exec").write_text("#!/bin/sh\necho right\n")
+    (second / "e2e-not-exec").chmod(0o755)
+    path = f"{first}:{second}:{os.environ['PATH']}"
+    for name, expected in (("e2e-which", "from-first"), ("e2e-not-exec", "right")):
+        r = run(ipexrun, "--ninstances", "1", "--no-python", name, env={"PATH": path})
+        assert r.returncode == 0, r.stderr
+        assert f"[0] {expected}" in r.stdout, r.stdout
+    r = run(ipexrun, "--ninstances", "1", "--no-python", "e2e-nowhere", env={"PATH": path})
+    assert r.returncode == 127
+    assert "ipexrun: cannot execute 'e2e-nowhere': No such file or directory" in r.stderr, r.stderr
+
+
 def test_log_dir_keeps_every_run(ipexrun, tmp_path):
     (tmp_path / "old.txt").write_text("earlier")
     args = ("--log-dir", str(tmp_path), "--log-file-prefix", "e2e", *TWO, "/bin/sh", "-c",

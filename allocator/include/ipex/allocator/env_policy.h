@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "ipex/allocator/library_finder.h"
+
 namespace ipex::allocator {
 
 enum class MemoryAllocator { kAuto, kDefault, kTcmalloc, kJemalloc };
@@ -29,7 +31,6 @@ struct AvailableLibraries {
 };
 
 using Environment = std::map<std::string, std::string>;
-using FileExists = std::function<bool(const std::string& path)>;
 
 struct EnvPlan {
     std::vector<Environment> instances;  // only the variables set or changed, per instance
