@@ -109,7 +109,8 @@ def main():
                    "and warm-up must fit)")
     p.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds of both sides")
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds of both sides (this VM's neighbours "
+                   "make single rounds swing by 20 %%: the median of five is steady)")
     p.add_argument("--ipexrun", default=os.environ.get("IPEXRUN", BUILD / "launcher" / "ipexrun"))
     p.add_argument("--launcher-args", default="--benchmark", help="ipexrun options for both sides, e.g. "
                    "'--benchmark --memory-allocator jemalloc' (write --launcher-args=... when it starts with -)")
