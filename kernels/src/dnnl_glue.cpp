@@ -97,33 +97,64 @@ PackedWeights::PackedWeights(at::Tensor plain, dnnl::memory::desc plain_md)
     copies_.push_back({plain_md_, std::move(plain)});
 }
 
+namespace {
+
+void reorder_into(const PackedWeights::Copy& from_copy, const PackedWeights::Copy& to_copy) {
+    dnnl::memory from(from_copy.md, cpu_engine(), from_copy.buf.data_ptr());
+    dnnl::memory to(to_copy.md, cpu_engine(), to_copy.buf.data_ptr());
+    dnnl::reorder(from, to).execute(thread_stream(), from, to);
+    thread_stream().wait();
+}
+
+bool is_winograd(const dnnl::memory::desc& md) {
+    return md.data.format_kind == dnnl_format_kind_wino;
+}
+
+}  // namespace
+
+const PackedWeights::Copy& PackedWeights::source() const {
+    for (auto it = copies_.rbegin(); it != copies_.rend(); ++it)
+        if (!is_winograd(it->md)) return *it;
+    return copies_.front();  // unreachable: the plain copy stays once a Winograd one exists
+}
+
 PackedWeights::Copy PackedWeights::get(const dnnl::memory::desc& md) {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& c : copies_)
         if (c.md == md) return c;
-    Copy fresh{
-        md, at::empty({static_cast<int64_t>(md.get_size())}, at::TensorOptions().dtype(at::kByte))};
-    const Copy& src = copies_.back();
-    dnnl::memory from(src.md, cpu_engine(), src.buf.data_ptr());
-    dnnl::memory to(md, cpu_engine(), fresh.buf.data_ptr());
-    dnnl::reorder(from, to).execute(thread_stream(), from, to);
-    thread_stream().wait();
+    auto fresh_copy = [](const dnnl::memory::desc& layout) {
+        return Copy{layout, at::empty({static_cast<int64_t>(layout.get_size())},
+                                      at::TensorOptions().dtype(at::kByte))};
+    };
+    // oneDNN makes its Winograd layout only from the plain one, and cannot reorder out of it:
+    // the plain copy comes back if it was dropped, and stays from then on.
+    if (is_winograd(md) && !keep_plain_) {
+        keep_plain_ = true;
+        if (!(copies_.front().md == plain_md_)) {
+            Copy plain = fresh_copy(plain_md_);
+            reorder_into(source(), plain);
+            copies_.insert(copies_.begin(), plain);
+        }
+    }
+    Copy fresh = fresh_copy(md);
+    reorder_into(is_winograd(md) ? copies_.front() : source(), fresh);
     // Drop the plain source once packed, and keep at most two packed layouts; cache entries
     // hold their own reference to the bytes they use.
-    if (copies_.front().md == plain_md_ || copies_.size() >= 2) copies_.erase(copies_.begin());
+    if (keep_plain_) {
+        if (copies_.size() >= 3) copies_.erase(copies_.begin() + 1);
+    } else if (copies_.front().md == plain_md_ || copies_.size() >= 2) {
+        copies_.erase(copies_.begin());
+    }
     copies_.push_back(fresh);
     return fresh;
 }
 
 at::Tensor PackedWeights::unpack(c10::IntArrayRef shape) const {
     std::lock_guard<std::mutex> lock(mu_);
-    const Copy& src = copies_.back();
+    const Copy& src = source();
     if (src.md == plain_md_) return src.buf.view(shape).clone();
     at::Tensor out = at::empty(shape, at::TensorOptions().dtype(dtype_));
-    dnnl::memory from(src.md, cpu_engine(), src.buf.data_ptr());
-    dnnl::memory to(plain_md_, cpu_engine(), out.data_ptr());
-    dnnl::reorder(from, to).execute(thread_stream(), from, to);
-    thread_stream().wait();
+    reorder_into(src, Copy{plain_md_, out});
     return out;
 }
 

@@ -84,9 +84,12 @@ class PackedWeights {
     const dnnl::memory::desc& plain_md() const { return plain_md_; }
 
   private:
+    const Copy& source() const;  // the newest copy oneDNN can reorder from (not Winograd)
+
     dnnl::memory::desc plain_md_;
     c10::ScalarType dtype_;
     std::vector<Copy> copies_;
+    bool keep_plain_ = false;  // set by the first Winograd copy
     mutable std::mutex mu_;
 };
 
