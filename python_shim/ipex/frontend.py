@@ -180,8 +180,10 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
 
     original = model
     reference = None
-    if sample_input is not None:
-        with torch.no_grad():
+    if sample_input is not None and dtype == torch.float32:
+        # A float32 reference even when called under autocast (where some stock modules,
+        # nn.TransformerEncoderLayer in torch 1.13, fail); bf16 results are not compared.
+        with torch.no_grad(), torch.cpu.amp.autocast(enabled=False):
             reference = _call(original, sample_input)
     if not inplace:
         model = _copy_sharing_weights(model)

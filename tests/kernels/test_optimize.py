@@ -258,3 +258,20 @@ def test_an_optimized_model_traces_and_freezes():
         assert {"ipex::conv_run", "ipex::linear_run"} <= kinds
         other = torch.randn(3, 3, 8, 8)
         assert rel_err(traced(other), model(other)) <= OPT_TOL
+
+
+def test_optimize_inside_autocast_with_sample_input():
+    """Users call ipex.optimize inside `torch.cpu.amp.autocast()`; the check run of the
+    original model must not hit stock PyTorch's bf16 autocast failure on encoder layers."""
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(64, 4, 128, batch_first=True)
+    model = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    x = torch.randn(2, 16, 64)
+    with torch.no_grad():
+        reference = model(x)
+        with torch.cpu.amp.autocast():
+            opt = optimize(model, dtype=torch.bfloat16, sample_input=x)
+            out = opt(x)
+        opt32 = optimize(model, sample_input=x)
+    assert rel_err(out.float(), reference) <= BF16_TOL * 5  # two bf16 layers deep
+    assert rel_err(opt32(x), reference) <= OPT_TOL
