@@ -6,8 +6,10 @@ MultiStreamModule, and `ipexrun --ninstances S --ncores-per-instance 1` running 
     IPEX_BUILD_DIR=<build> /usr/bin/python3 benchmarks/runtime/msm_throughput.py [--streams S]
 
 Both sides run the same frozen TorchScript CNN on the same per-stream batch, with the same
-ipexrun options (default `--benchmark`: the allocator keeps freed memory, which spares the
-threads of the MultiStreamModule process page faults and TLB shootdowns); the printed
+ipexrun options (default `--benchmark --memory-allocator jemalloc`, as configs/multi-stream.toml
+sets: threads of one process allocating activations at once lose ~12 % each on tcmalloc's
+shared page heap and ~90 % on glibc's malloc, none on jemalloc's per-thread arenas; separate
+processes do not share an allocator, so this is the allocator a multi-stream process wants); the printed
 ratio is MultiStreamModule samples/s over the sum of the instances' samples/s (target >= 0.9).
 The instances are started with `ipexrun --ninstances S --ncores-per-instance 1`; this script
 is also their program (--worker).
@@ -112,8 +114,9 @@ def main():
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds of both sides (this VM's neighbours "
                    "make single rounds swing by 20 %%: the median of five is steady)")
     p.add_argument("--ipexrun", default=os.environ.get("IPEXRUN", BUILD / "launcher" / "ipexrun"))
-    p.add_argument("--launcher-args", default="--benchmark", help="ipexrun options for both sides, e.g. "
-                   "'--benchmark --memory-allocator jemalloc' (write --launcher-args=... when it starts with -)")
+    p.add_argument("--launcher-args", default="--benchmark --memory-allocator jemalloc",
+                   help="ipexrun options for both sides, e.g. '--benchmark --memory-allocator tcmalloc' "
+                   "(write --launcher-args=... when it starts with -)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--msm", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--main-threads", type=int, default=0, help="torch.set_num_threads() of the main thread of the "

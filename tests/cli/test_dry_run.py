@@ -161,6 +161,14 @@ def test_config_file_presets_and_command_line_override(ipexrun):
     assert len(doc["instances"]) == 4
 
 
+def test_multi_stream_preset_preloads_jemalloc(ipexrun):
+    doc = plan(ipexrun, "--config", str(REPO / "configs" / "multi-stream.toml"), "--no-python", "true")
+    assert len(doc["instances"]) == 2  # one per NUMA node of the default test topology
+    for inst in doc["instances"]:
+        assert "libjemalloc" in inst["env"]["LD_PRELOAD"]
+        assert "MALLOC_CONF" in inst["env"]
+
+
 def test_every_preset_config_plans(ipexrun):
     configs = sorted((REPO / "configs").glob("*.toml"))
     assert len(configs) >= 4
