@@ -275,3 +275,21 @@ def test_optimize_inside_autocast_with_sample_input():
         opt32 = optimize(model, sample_input=x)
     assert rel_err(out.float(), reference) <= BF16_TOL * 5  # two bf16 layers deep
     assert rel_err(opt32(x), reference) <= OPT_TOL
+
+
+def test_a_used_optimized_model_copies_and_saves():
+    """After a call the packed layers hold their (unpicklable) runners: deepcopy and
+    torch.save/load must still work, and the original keeps running."""
+    import io
+    torch.manual_seed(0)
+    model = ConvLinear().eval()
+    opt = optimize(model)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        y = opt(x)
+        twin = copy.deepcopy(opt)
+        buf = io.BytesIO()
+        torch.save(opt, buf)
+        buf.seek(0)
+        loaded = torch.load(buf)
+        assert torch.equal(twin(x), y) and torch.equal(loaded(x), y) and torch.equal(opt(x), y)

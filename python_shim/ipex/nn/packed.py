@@ -78,7 +78,7 @@ class _Packed(nn.Module):
         return self._runner
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: the live module keeps its runner
         state["_runner"] = None
         return state
 
