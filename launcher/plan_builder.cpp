@@ -1,13 +1,13 @@
 #include "plan_builder.h"
 
 #include <linux/limits.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <map>
 
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
+#include "path_search.h"
 
 #ifndef IPEX_BUILD_PYTHON
 #define IPEX_BUILD_PYTHON "/usr/bin/python3"
@@ -136,24 +136,9 @@ MachineProbes real_probes(const allocator::Environment& env) {
     MachineProbes p;
     p.list_dir = allocator::real_directory_lister();
     p.exists = [](const std::string& path) { return access(path.c_str(), F_OK) == 0; };
-    p.is_executable = [](const std::string& path) {
-        struct stat st {};
-        return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-               access(path.c_str(), X_OK) == 0;
-    };
-    const std::string path_var = lookup(env, "PATH");
-    p.which = [path_var,
-               is_exec = p.is_executable](const std::string& name) -> std::optional<std::string> {
-        size_t start = 0;
-        while (start <= path_var.size()) {
-            size_t end = path_var.find(':', start);
-            if (end == std::string::npos) end = path_var.size();
-            std::string dir = path_var.substr(start, end - start);
-            if (dir.empty()) dir = ".";
-            if (is_exec(dir + "/" + name)) return dir + "/" + name;
-            start = end + 1;
-        }
-        return std::nullopt;
+    p.is_executable = is_executable_file;
+    p.which = [path_var = lookup(env, "PATH"), is_exec = p.is_executable](const std::string& name) {
+        return search_path(path_var, name, is_exec);
     };
     return p;
 }

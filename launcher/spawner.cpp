@@ -6,7 +6,6 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,10 +15,10 @@
 #include <cstring>
 #include <set>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "ipex/affinity/cpu_list.h"
+#include "path_search.h"
 #include "signals.h"
 
 extern char** environ;
@@ -95,23 +94,11 @@ std::vector<char*> c_pointers(std::vector<std::string>& strings) {
 
 // The file execvp would run for `name`, found once in the launcher rather than by every
 // child trying each PATH entry in turn; empty when not found (the child's execvpe then
-// reports the error exactly as it would have).
+// reports the error exactly as it would have). execvp's PATH is the launcher's own.
 std::string find_in_path(const std::string& name) {
     if (name.empty() || name.find('/') != std::string::npos) return name;
     const char* path = std::getenv("PATH");
-    std::string_view rest = path ? path : "/bin:/usr/bin";
-    while (true) {
-        const std::size_t colon = rest.find(':');
-        const std::string_view dir = rest.substr(0, colon);
-        const std::string candidate =
-            (dir.empty() ? std::string(".") : std::string(dir)) + "/" + name;
-        struct stat st;
-        if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-            access(candidate.c_str(), X_OK) == 0)
-            return candidate;
-        if (colon == std::string_view::npos) return {};
-        rest.remove_prefix(colon + 1);
-    }
+    return search_path(path ? path : "/bin:/usr/bin", name).value_or("");
 }
 
 // The stack the children run on between clone and exec. CLONE_VFORK returns only once the
@@ -256,6 +243,12 @@ SpawnedInstance spawn_instance(const InstanceLaunch& instance, const SpawnSettin
         result.error = "instance " + std::to_string(instance.index) + " has no command";
         return result;
     }
+    char* const stack_top = child_stack_top();
+    if (!stack_top) {
+        result.error = "cannot start instance " + std::to_string(instance.index) +
+                       ": no memory for the child's stack";
+        return result;
+    }
 
     std::vector<std::string> argv_strings = instance.argv;
     std::vector<char*> argv = c_pointers(argv_strings);
@@ -307,16 +300,6 @@ SpawnedInstance spawn_instance(const InstanceLaunch& instance, const SpawnSettin
     // (a fork costs ~1.5 ms here, this ~0.3 ms), and the launcher waits until the child
     // has exec'd or failed. Signals stay blocked across the clone until the child has reset
     // the launcher's handlers, so a signal meant for a new instance never runs them in it.
-    char* const stack_top = child_stack_top();
-    if (!stack_top) {
-        result.error = std::string("cannot start instance ") + std::to_string(instance.index) +
-                       ": no memory for the child's stack";
-        close_pair(out);
-        close_pair(err);
-        if (null_fd >= 0) close(null_fd);
-        CPU_FREE(cpus);
-        return result;
-    }
     sigset_t all, previous;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &previous);
