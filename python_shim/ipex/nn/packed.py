@@ -70,12 +70,15 @@ class _Packed(nn.Module):
         self._ctx = self._pack(weight, bias)
         self._runner = None
 
-    def _run(self):
-        """The runner of the current context (made on first use: it does not pickle). Calls
-        under torch.jit.trace go through torch.ops instead, which the tracer records."""
+    def _call(self, x, post_op, args, other, *extra):
+        """Runs the context through its pybind runner (made on first use: it does not
+        pickle), which skips torch.ops' ~12 us of __torch_function__ lookup on a ScriptObject
+        argument; under torch.jit.trace through the torch.ops op, which the tracer records."""
+        if torch.jit.is_tracing():
+            return getattr(ops(), self._OP)(x, self._ctx, post_op, list(args), other, *extra)
         if self.__dict__.get("_runner") is None:
-            self._runner = self._runner_type()(self._ctx)
-        return self._runner
+            self._runner = getattr(_C, self._RUNNER)(self._ctx)
+        return self._runner.run(x, post_op, args, other, *extra)
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: the live module keeps its runner
@@ -147,6 +150,7 @@ class _Packed(nn.Module):
 
 class PackedConv(_Packed):
     """Conv1d/2d/3d and ConvTranspose1d/2d/3d with a prepacked weight and fused post-ops."""
+    _RUNNER, _OP = "ConvRunner", "conv_run"
 
     def __init__(self, conv, dtype=torch.float32, bn=None):
         super().__init__()
@@ -175,29 +179,19 @@ class PackedConv(_Packed):
                       list(self.output_padding))
         self._init_common(conv, dtype, bn)
 
-    @staticmethod
-    def _runner_type():
-        return _C.ConvRunner
-
     def _pack(self, weight, bias):
         s, pl, pr, d, g, op = self._geom
         return ops().conv_prepack(weight, bias, s, pl, pr, d, g, self.transposed, op, self._dtype)
 
     def forward(self, x, other=None):
-        if self._pad is not None:
-            x = F.pad(x, self._pad[0], mode=self._pad[1])
         name, args = self.post_op
-        if torch.jit.is_tracing():
-            return ops().conv_run(x, self._ctx, name, args, other)
-        return self._run().run(x, name, args, other)
+        return self.run_fused(x, name, other, args)
 
     def run_fused(self, x, post_op, other=None, args=()):
         """Runs with an explicit post-op chain (e.g. "badd+relu" with `other`)."""
         if self._pad is not None:
             x = F.pad(x, self._pad[0], mode=self._pad[1])
-        if torch.jit.is_tracing():
-            return ops().conv_run(x, self._ctx, post_op, list(args), other)
-        return self._run().run(x, post_op, list(args), other)
+        return self._call(x, post_op, args, other)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -207,29 +201,22 @@ class PackedConv(_Packed):
 
 class PackedLinear(_Packed):
     """nn.Linear with a prepacked weight and fused post-ops."""
+    _RUNNER, _OP = "LinearRunner", "linear_run"
 
     def __init__(self, linear, dtype=torch.float32, bn=None, row_scale=None):
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self._init_common(linear, dtype, bn, row_scale)
 
-    @staticmethod
-    def _runner_type():
-        return _C.LinearRunner
-
     def _pack(self, weight, bias):
         return ops().linear_prepack(weight, bias, self._dtype)
 
     def forward(self, x, other=None):
         name, args = self.post_op
-        if torch.jit.is_tracing():
-            return ops().linear_run(x, self._ctx, name, args, other)
-        return self._run().run(x, name, args, other)
+        return self._call(x, name, args, other)
 
     def run(self, x, post_op="none", args=(), other=None, out_dtype=None):
-        if torch.jit.is_tracing():
-            return ops().linear_run(x, self._ctx, post_op, list(args), other, out_dtype)
-        return self._run().run(x, post_op, list(args), other, out_dtype)
+        return self._call(x, post_op, args, other, out_dtype)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, post_op={self.post_op[0]}, "
