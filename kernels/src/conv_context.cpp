@@ -321,17 +321,21 @@ at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops,
     const auto describe_call = [&] {
         return "input " + shape_str(input.sizes()) + " weight " + shape_str(m.wshape);
     };
+    auto reorder = [&](const dnnl::reorder& prim, memory from, memory to) {
+        try {
+            prim.execute(thread_stream(), from, to);
+            thread_stream().wait();
+        } catch (const dnnl::error& err) {
+            rethrow_dnnl(op, describe_call(), err);
+        }
+    };
     memory src = wrap(src_md, x), dst = wrap(dst_md, out);
     at::Tensor blocked_src, blocked_dst;  // keep the reordered activations alive
     if (entry->to_blocked) {
         blocked_src =
             at::empty({static_cast<int64_t>(entry->blocked_src.get_size())}, opts.dtype(at::kByte));
         memory into(entry->blocked_src, cpu_engine(), blocked_src.data_ptr());
-        try {
-            entry->to_blocked.execute(thread_stream(), src, into);
-        } catch (const dnnl::error& err) {
-            rethrow_dnnl(op, describe_call(), err);
-        }
+        reorder(entry->to_blocked, src, into);
         src = into;
     }
     if (entry->from_blocked) {
@@ -351,15 +355,7 @@ at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops,
         args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(ops.binary_index()) | DNNL_ARG_SRC_1,
                      wrap(binary_md, binary));
     run_primitive(op, describe_call, *entry, std::move(args));
-    if (entry->from_blocked) {
-        try {
-            memory result = wrap(dst_md, out);
-            entry->from_blocked.execute(thread_stream(), dst, result);
-            thread_stream().wait();
-        } catch (const dnnl::error& err) {
-            rethrow_dnnl(op, describe_call(), err);
-        }
-    }
+    if (entry->from_blocked) reorder(entry->from_blocked, dst, wrap(dst_md, out));
 
     const bool back_to_bf16 = m.requested == c10::kBFloat16 &&
                               input.scalar_type() == c10::kBFloat16 && m.compute != c10::kBFloat16;
