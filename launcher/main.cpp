@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "benchmark_run.h"
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
 #include "ipex/affinity/topology.h"
@@ -13,6 +14,7 @@
 #include "plan_builder.h"
 #include "plan_json.h"
 #include "supervisor.h"
+#include "sweep.h"
 
 extern char** environ;
 
@@ -49,23 +51,41 @@ int main(int argc, char** argv) {
     const launcher::LaunchOptions& options = *parsed.options;
 
     launcher::LaunchPlan plan;
+    affinity::Topology topology;
+    const auto env = process_environment();
+    const launcher::PlanFor plan_for = [&](const launcher::LaunchOptions& o) {
+        return launcher::build_launch_plan(o, topology, env, launcher::real_probes(env),
+                                           launcher::this_install());
+    };
     try {
-        const affinity::Topology topology = affinity::load_topology(options.topology_file);
+        topology = affinity::load_topology(options.topology_file);
         if (!options.topology_file.empty() && !options.dry_run)
             return usage_error("--topology describes another machine; use it with --dry-run");
-        const auto env = process_environment();
-        plan = launcher::build_launch_plan(options, topology, env, launcher::real_probes(env),
-                                           launcher::this_install());
+        plan = plan_for(options);
+        if (options.benchmark.collecting())
+            launcher::add_benchmark_environment(plan, options.benchmark);
     } catch (const affinity::TopologyError& e) {
         return usage_error(e.what());
     } catch (const std::invalid_argument& e) {  // planner, environment and option errors
         return usage_error(e.what());
     }
 
+    if (const std::string problem = launcher::prepare_report_dir(options.benchmark.report_dir);
+        !problem.empty() && !options.dry_run)
+        return usage_error(problem);
     if (options.dry_run) {
         std::cout << launcher::plan_to_json(plan) << std::endl;
         return 0;
     }
+    launcher::SupervisorOptions supervise;
+    supervise.log_dir = options.log_dir;
+    supervise.log_prefix = options.log_prefix;
+    supervise.keep_going = options.keep_going;
+    supervise.grace = std::chrono::milliseconds(static_cast<long>(options.grace_seconds * 1000));
+    const std::vector<std::string> command(argv, argv + argc);
+    if (options.benchmark.sweep)
+        return launcher::run_sweep(options, supervise, topology, plan_for, command);
+
     for (const auto& w : plan.warnings) spdlog::warn("{}", w);
     if (!plan.python.empty())
         spdlog::info("Python interpreter {} ({})", plan.python, plan.python_source);
@@ -76,10 +96,14 @@ int main(int argc, char** argv) {
             inst.memory_nodes.empty() ? "any" : affinity::format_id_list(inst.memory_nodes),
             inst.omp_num_threads);
 
-    launcher::SupervisorOptions supervise;
-    supervise.log_dir = options.log_dir;
-    supervise.log_prefix = options.log_prefix;
-    supervise.keep_going = options.keep_going;
-    supervise.grace = std::chrono::milliseconds(static_cast<long>(options.grace_seconds * 1000));
+    if (options.benchmark.collecting()) {
+        launcher::BenchmarkRun run;
+        run.options = &options;
+        run.topology = &topology;
+        run.command = command;
+        run.report_dir = options.benchmark.report_dir;
+        run.progress = true;
+        return launcher::run_benchmark(plan, supervise, run).exit_code;
+    }
     return launcher::run_plan(plan, supervise);
 }

@@ -211,6 +211,8 @@ ParseResult parse_options(int argc, const char* const* argv) {
     app.add_flag(spellings({"--disable-ipex-graph-mode"}), o.disable_ipex_graph_mode,
                  "With --auto-ipex: no TorchScript graph mode");
 
+    add_benchmark_options(app, o.benchmark);
+
     std::vector<std::string> args = join_size_lists(argc, argv);
     std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);  // CLI11 wants it reversed
     try {

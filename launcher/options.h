@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "benchmark_options.h"
 #include "ipex/affinity/planner.h"
 #include "ipex/allocator/env_policy.h"
 
@@ -36,6 +37,7 @@ struct LaunchOptions {
     bool auto_ipex_verbose = false;
     bool disable_ipex_graph_mode = false;
     double grace_seconds = 5.0;
+    BenchmarkOptions benchmark;
     std::vector<std::string> notes;  // deprecation notes to print as warnings
 };
 

@@ -182,7 +182,8 @@ struct ChildStart {
     pid_t launcher = 0;
     int stdout_fd = -1;
     int stderr_fd = -1;
-    int stdin_fd = -1;  // -1: keep the launcher's
+    int stdin_fd = -1;   // -1: keep the launcher's
+    int report_fd = -1;  // -1: none; else it becomes fd 3
     int max_fd = 0;
     bool direct = false;
     cpu_set_t* cpus = nullptr;
@@ -209,8 +210,17 @@ int child_main(void* arg) {
     if (start->stdin_fd >= 0) dup2(start->stdin_fd, STDIN_FILENO);
     // Only stdin/stdout/stderr go on, as with Python's Popen in the peers: the launcher's
     // log files (spdlog's is not close-on-exec) and pipes are none of the program's business.
-    if (close_range(3, ~0U, 0) != 0)
-        for (int fd = 3; fd < start->max_fd; ++fd) close(fd);
+    // The benchmark report socket, when there is one, is the exception: it becomes fd 3.
+    int first_closed = 3;
+    if (start->report_fd >= 0) {
+        if (start->report_fd == kReportFd)
+            fcntl(kReportFd, F_SETFD, 0);
+        else
+            dup2(start->report_fd, kReportFd);  // dup2 clears close-on-exec
+        first_closed = kReportFd + 1;
+    }
+    if (close_range(static_cast<unsigned>(first_closed), ~0U, 0) != 0)
+        for (int fd = first_closed; fd < start->max_fd; ++fd) close(fd);
     if (start->direct) {
         if (sched_setaffinity(0, start->cpus_size, start->cpus) != 0) {
             start->error = errno;
@@ -284,6 +294,7 @@ SpawnedInstance spawn_instance(const InstanceLaunch& instance, const SpawnSettin
     start.stdout_fd = out[1];
     start.stderr_fd = err[1];
     start.stdin_fd = null_fd;
+    start.report_fd = settings.report_fd;
     start.max_fd = open_max > 0 && open_max < 65536 ? static_cast<int>(open_max) : 65536;
     start.direct = settings.bind == BindMethod::kDirect;
     start.cpus = cpus;

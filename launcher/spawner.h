@@ -29,11 +29,15 @@ struct MemoryPolicyChoice {
 // per instance.
 MemoryPolicyChoice choose_memory_policy(const LaunchPlan& plan);
 
+// The descriptor number a program finds its benchmark report socket at (IPEXRUN_REPORT_FD).
+constexpr int kReportFd = 3;
+
 struct SpawnSettings {
     BindMethod bind = BindMethod::kDirect;
     MemoryPolicy memory = MemoryPolicy::kNone;
     bool stdin_null = false;               // give the instance /dev/null as stdin
     const SignalWatch* signals = nullptr;  // dispositions to restore in the child
+    int report_fd = -1;                    // becomes the program's kReportFd
 };
 
 struct SpawnedInstance {

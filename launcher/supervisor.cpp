@@ -144,6 +144,7 @@ void Supervision::start_all() {
             if (sig != SIGCHLD) on_launcher_signal(sig);
         if (launcher_signal_ || (first_failed_ >= 0 && !options_.keep_going)) break;
         Instance& in = instances_[i];
+        settings.report_fd = options_.observer ? options_.observer->fd_for(i) : -1;
         SpawnedInstance spawned = spawn_instance(*in.plan, settings);
         in.started = in.ended = Clock::now();
         if (spawned.pid < 0) {
@@ -156,6 +157,7 @@ void Supervision::start_all() {
             break;
         }
         in.pid = spawned.pid;
+        if (options_.observer) options_.observer->started(i);
         watchdog_.watch(in.pid);
         in.running = true;
         in.status = "running";
@@ -218,6 +220,7 @@ void Supervision::finished(Instance& in, int wait_status) {
     watchdog_.forget(in.pid);
 
     const int index = static_cast<int>(&in - instances_.data());
+    if (options_.observer) options_.observer->ended(static_cast<std::size_t>(index), wait_status);
     if (*in.code == 0 || first_failed_ >= 0 || launcher_signal_) {
         if (log_.file_only) log_.file_only->info("instance {}: {}", in.plan->index, in.status);
         return;

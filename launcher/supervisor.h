@@ -8,11 +8,22 @@
 
 namespace ipex::launcher {
 
+// Told about every instance's life (the benchmark report collector uses it).
+class InstanceObserver {
+  public:
+    virtual ~InstanceObserver() = default;
+    // A descriptor the instance gets as its fd 3 (kept open across exec), or -1.
+    virtual int fd_for(std::size_t /*instance*/) { return -1; }
+    virtual void started(std::size_t /*instance*/) {}
+    virtual void ended(std::size_t /*instance*/, int /*wait_status*/) {}
+};
+
 struct SupervisorOptions {
     std::string log_dir;                    // "" = no log files; created if missing
     std::string log_prefix = "run";         // file names start with this
     bool keep_going = false;                // a failing instance does not stop the others
     std::chrono::milliseconds grace{5000};  // SIGTERM → SIGKILL delay when stopping instances
+    InstanceObserver* observer = nullptr;   // positions are those of plan.instances
 };
 
 // Runs the plan and returns the launcher's exit code: 0 when every instance succeeded,

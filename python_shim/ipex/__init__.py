@@ -9,3 +9,4 @@ from .cpu import runtime  # noqa: F401
 
 # Kernels: the frontend (ipex.optimize) is imported below this line.
 from .frontend import optimize  # noqa: F401,E402
+from . import benchmark  # noqa: F401,E402  (reporting to ipexrun --benchmark-report)
