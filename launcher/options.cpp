@@ -112,6 +112,83 @@ std::map<std::string, T> choices(std::initializer_list<std::pair<const std::stri
     return std::map<std::string, T>(items);
 }
 
+// The options of a launch across nodes, all in their own help group.
+void add_distributed_options(CLI::App& app, DistributedOptions& d, std::string& mpi) {
+    const std::string group = "Distributed (ranks across nodes through MPI or Slurm)";
+    app.add_option(spellings({"--nnodes"}), d.nnodes,
+                   "Number of nodes; 1 or more runs ranks through an MPI launcher or srun")
+        ->group(group);
+    app.add_option(spellings({"--nprocs-per-node", "--nproc_per_node"}), d.nprocs_per_node,
+                   "Ranks per node (0: one per NUMA node, or per --nodes-list entry)")
+        ->group(group);
+    app.add_option(spellings({"--hostfile"}), d.hostfile,
+                   "File with one host a line; the first is the master (default: this machine)")
+        ->group(group);
+    app.add_option(spellings({"--mpi"}), mpi,
+                   "auto (srun inside a Slurm allocation, else hydra, else Open MPI), hydra, "
+                   "openmpi or slurm")
+        ->check(CLI::IsMember({"auto", "hydra", "openmpi", "slurm"}))
+        ->group(group);
+    app.add_option(spellings({"--master-addr"}), d.master_addr,
+                   "Address of rank 0 for torch.distributed (default: $MASTER_ADDR, the "
+                   "hostfile's first host, or 127.0.0.1)")
+        ->group(group);
+    app.add_option(spellings({"--master-port"}), d.master_port,
+                   "Port of rank 0 for torch.distributed (default: $MASTER_PORT or 29500)")
+        ->check(CLI::Range(1, 65535))
+        ->group(group);
+    app.add_option(spellings({"--ccl-worker-count"}), d.ccl_worker_count,
+                   "Cores of each rank's share reserved for oneCCL workers (default 0)")
+        ->check(CLI::NonNegativeNumber)
+        ->group(group);
+    app.add_flag(spellings({"--logical-cores-for-ccl", "--logical_core_for_ccl"}),
+                 d.logical_cores_for_ccl, "oneCCL workers on SMT siblings; OpenMP keeps every core")
+        ->group(group);
+    app.add_option(spellings({"--extra-mpi-params", "--more_mpi_params"}), d.extra_mpi_params,
+                   "More arguments for the MPI launcher or srun, e.g. \"-genv X 1\"")
+        ->group(group);
+    app.add_option(spellings({"--mpi-agent"}), d.mpi_agent,
+                   "Remote shell the MPI launcher uses to reach other hosts, and that ipexrun "
+                   "probes them with (default: ssh)")
+        ->group(group);
+    // Internal: how each rank runs ipexrun under the MPI launcher.
+    app.add_flag("--rank-wrapper", d.rank_wrapper)->group("");
+}
+
+// Combinations that cannot mean anything; checked before anything is planned.
+void check_distributed(const LaunchOptions& o, bool mpi_given) {
+    const DistributedOptions& d = o.dist;
+    if (d.nnodes < 0) throw UsageError("--nnodes must be 0 or more");
+    if (d.nprocs_per_node < 0) throw UsageError("--nprocs-per-node must be 0 or more");
+    if (d.logical_cores_for_ccl && o.plan.use_logical_cores)
+        throw UsageError("--logical-cores-for-ccl cannot go with --use-logical-cores");
+    const bool distributed = d.nnodes > 0 || d.rank_wrapper;
+    if (!distributed) {
+        const std::pair<bool, const char*> needs_nnodes[] = {
+            {d.nprocs_per_node > 0, "--nprocs-per-node"},
+            {!d.hostfile.empty(), "--hostfile"},
+            {mpi_given, "--mpi"},
+            {!d.master_addr.empty(), "--master-addr"},
+            {d.master_port > 0, "--master-port"},
+            {d.ccl_worker_count > 0, "--ccl-worker-count"},
+            {d.logical_cores_for_ccl, "--logical-cores-for-ccl"},
+            {!d.extra_mpi_params.empty(), "--extra-mpi-params"},
+            {!d.mpi_agent.empty(), "--mpi-agent"}};
+        for (const auto& [given, name] : needs_nnodes)
+            if (given) throw UsageError(std::string(name) + " only applies with --nnodes");
+        return;
+    }
+    const std::pair<bool, const char*> single_node_only[] = {
+        {o.plan.ninstances > 0, "--ninstances (use --nprocs-per-node)"},
+        {!o.plan.instance_idx.empty(), "--instance-idx"},
+        {o.plan.latency_mode, "--latency-mode"},
+        {o.plan.throughput_mode, "--throughput-mode (--nprocs-per-node 0 is one rank per node)"}};
+    for (const auto& [given, name] : single_node_only)
+        if (given) throw UsageError(std::string(name) + " cannot go with --nnodes");
+    if (d.logical_cores_for_ccl && d.ccl_worker_count == 0)
+        throw UsageError("--logical-cores-for-ccl needs --ccl-worker-count");
+}
+
 }  // namespace
 
 ParseResult parse_options(int argc, const char* const* argv) {
@@ -126,6 +203,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
 
     std::string ncores, nodes_list, cores_list, instance_idx, strategy = "scatter";
     std::string allocator = "auto", omp = "auto", task_manager = "auto", preload = "auto";
+    std::string mpi = "auto";
     int node_id = -1;
     bool enable_tcmalloc = false, enable_jemalloc = false, default_allocator = false;
     bool disable_numactl = false, disable_taskset = false, disable_iomp = false;
@@ -211,11 +289,14 @@ ParseResult parse_options(int argc, const char* const* argv) {
     app.add_flag(spellings({"--disable-ipex-graph-mode"}), o.disable_ipex_graph_mode,
                  "With --auto-ipex: no TorchScript graph mode");
 
+    add_distributed_options(app, o.dist, mpi);
+
     std::vector<std::string> args = join_size_lists(argc, argv);
     std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);  // CLI11 wants it reversed
     try {
         app.parse(reversed);
         std::vector<std::string> rest = app.remaining();
+        o.option_args.assign(args.begin() + 1, args.end() - static_cast<long>(rest.size()));
         if (!rest.empty() && rest.front() == "--") rest.erase(rest.begin());
         if (rest.empty()) throw UsageError("no program given (see ipexrun --help)");
         if (!rest.front().empty() && rest.front()[0] == '-')
@@ -279,6 +360,12 @@ ParseResult parse_options(int argc, const char* const* argv) {
                                                      {"off", RuntimePreload::kOff}})
                                 .at(preload);
         if (o.module && o.no_python) throw UsageError("-m and --no-python cannot be used together");
+        o.dist.mpi = choices<MpiChoice>({{"auto", MpiChoice::kAuto},
+                                         {"hydra", MpiChoice::kHydra},
+                                         {"openmpi", MpiChoice::kOpenMpi},
+                                         {"slurm", MpiChoice::kSlurm}})
+                         .at(mpi);
+        check_distributed(o, app.count("--mpi") > 0);
         if (o.auto_ipex && o.no_python)
             throw UsageError(
                 "--auto-ipex optimises Python programs; it cannot go with --no-python");
