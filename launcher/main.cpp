@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
         spdlog::info("Python interpreter {} ({})", plan.python, plan.python_source);
     for (const auto& inst : plan.instances)
         spdlog::info(
-            "{}: CPUs {}; memory on node(s) {}; OMP_NUM_THREADS={}", launcher::instance_name(inst),
+            "{}CPUs {}; memory on node(s) {}; OMP_NUM_THREADS={}",
+            options.dist.rank_wrapper ? "" : launcher::instance_name(inst) + ": ",
             affinity::format_id_list(inst.cpus),
             inst.memory_nodes.empty() ? "any" : affinity::format_id_list(inst.memory_nodes),
             inst.omp_num_threads);

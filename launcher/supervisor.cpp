@@ -230,7 +230,8 @@ void Supervision::finished(Instance& in, int wait_status) {
         log_.log->warn("{} failed ({}); the others keep running", instance_name(*in.plan),
                        in.status);
     } else {
-        log_.log->warn("{} failed ({}); stopping the others", instance_name(*in.plan), in.status);
+        log_.log->warn("{} failed ({}){}", instance_name(*in.plan), in.status,
+                       instances_.size() > 1 ? "; stopping the others" : "");
         stop_others(SIGTERM);
     }
 }
