@@ -79,3 +79,17 @@ def check_allreduce(result, nodes=("n1", "n2"), ranks_per_node=2):
         assert report["sum"] == expected_sum, report
         assert report["host"] == nodes[rank // ranks_per_node], report
     return reports
+
+
+def check_own_cpus(reports, ranks_per_node=2):
+    """Ranks sharing a node may run on no common CPU."""
+    by_node = {}
+    for rank in sorted(reports):
+        by_node.setdefault(reports[rank]["host"], []).append(reports[rank])
+    for host, ranks in by_node.items():
+        assert len(ranks) == ranks_per_node, (host, ranks)
+        taken = set()
+        for report in ranks:
+            cpus = set(report["cpus"])
+            assert cpus and not cpus & taken, f"rank {report['rank']} on {host} shares CPUs"
+            taken |= cpus

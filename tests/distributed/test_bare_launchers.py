@@ -1,7 +1,8 @@
 """2 nodes x 2 ranks of a gloo all_reduce through each bare launcher (no ipexrun): the
 cluster works with Debian's MPICH, Open MPI and Slurm. rank_env.sh maps each launcher's
 rank variables to torchrun's, which ipexrun does itself in test_ipexrun_cluster.py."""
-from launches import PROBE, RANK_ENV, TORCH_PYTHON, check_allreduce, launch, rank_environment
+from launches import (PROBE, RANK_ENV, TORCH_PYTHON, check_allreduce, check_own_cpus, launch,
+                      rank_environment)
 
 
 def test_mpich_hydra(cluster, master_port):
@@ -25,10 +26,7 @@ def test_open_mpi(cluster, master_port):
         "--map-by", "ppr:2:node", "--bind-to", "core", "-np", "4",
         "-x", "MASTER_ADDR", "-x", "MASTER_PORT", "-x", "GLOO_SOCKET_IFNAME",
         "sh", RANK_ENV, "openmpi", TORCH_PYTHON, PROBE]), env=env)
-    reports = check_allreduce(result)
-    for node_ranks in ((0, 1), (2, 3)):
-        cpus = [set(reports[rank]["cpus"]) for rank in node_ranks]
-        assert not cpus[0] & cpus[1], "--bind-to core gives each rank its own core"
+    check_own_cpus(check_allreduce(result))  # --bind-to core
     assert cluster.wait_quiet() == {}
 
 
@@ -37,8 +35,5 @@ def test_slurm_srun(cluster, slurm, master_port):
     result = launch(slurm.command([
         "srun", "-N2", "-n4", "--ntasks-per-node=2", "--cpu-bind=cores",
         "sh", RANK_ENV, "slurm", TORCH_PYTHON, PROBE]), env=env)
-    reports = check_allreduce(result)
-    for node_ranks in ((0, 1), (2, 3)):
-        cpus = [set(reports[rank]["cpus"]) for rank in node_ranks]
-        assert not cpus[0] & cpus[1], "--cpu-bind=cores gives each task its own core"
+    check_own_cpus(check_allreduce(result))  # --cpu-bind=cores
     assert cluster.wait_quiet() == {}
