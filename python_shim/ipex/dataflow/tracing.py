@@ -5,27 +5,77 @@ so on down), and what could not be traced is left alone. Standard torch.nn layer
 layers and modules with hooks stay opaque call_module nodes; everything else is inlined, each
 node remembering in `meta["owner"]` the qualified name of the module whose code created it.
 """
+import dis
+import inspect
 import warnings
 
-import torch
 from torch import fx, nn
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
+_HARMLESS = {"__module__", "__qualname__", "__doc__", "__init__", "__annotations__", "__dict__", "__weakref__",
+             "__constants__", "extra_repr"}
+
+
+def _is_torch_class(cls):
+    return cls.__module__.startswith("torch.nn") or cls.__module__.startswith("torch.ao.nn")
+
+
+def stock_type(module):
+    """The torch.nn class that module behaves as: its own class, or the torch.nn base of a
+    subclass that changes nothing but construction (e.g. torchvision's Conv3DSimple)."""
+    for cls in type(module).__mro__:
+        if _is_torch_class(cls):
+            return cls
+        for name, value in vars(cls).items():
+            if name not in _HARMLESS and inspect.isfunction(value):
+                return None
+    return None
+
+
 def _is_layer(module):
-    """Opaque in the graph: torch.nn's own layers, ipex's, and anything with hooks (the
-    hooks would be lost if its code were inlined and rewritten)."""
+    """Opaque in the graph: torch.nn's own layers (and subclasses that only construct them),
+    ipex's, and anything with hooks (the hooks would be lost if its code were inlined and
+    rewritten)."""
+    if has_hooks(module):
+        return True
     if isinstance(module, fx.GraphModule):
-        return has_hooks(module)
+        return False
     name = type(module).__module__
-    builtin = (name.startswith("torch.nn") or name.startswith("torch.ao.nn") or name.startswith("ipex.")
-               or name.startswith("intel_extension_for_pytorch."))
-    return (builtin and not isinstance(module, _CONTAINERS)) or has_hooks(module)
+    if name.startswith("ipex.") or name.startswith("intel_extension_for_pytorch."):
+        return True
+    base = stock_type(module)
+    return base is not None and not issubclass(base, _CONTAINERS)
 
 
 def has_hooks(module):
     return bool(module._forward_hooks or module._forward_pre_hooks or getattr(module, "_backward_hooks", None))
+
+
+def _unpack(proxy):
+    """Tuple unpacking (`a, b = proxy`) that works on Python 3.11, where torch 1.13's lookup of
+    the unpacking instruction by f_lasti // 2 misses (inline caches)."""
+    frame = inspect.currentframe().f_back.f_back
+    for inst in dis.get_instructions(frame.f_code):
+        if inst.offset == frame.f_lasti:
+            if inst.opname == "UNPACK_SEQUENCE":
+                return (proxy[i] for i in range(inst.argval))
+            break
+    return proxy.tracer.iter(proxy)
+
+
+class _Proxy(fx.Proxy):
+    def __iter__(self):
+        return _unpack(self)
+
+    def __getattr__(self, k):
+        return _Attribute(self, k)
+
+
+class _Attribute(fx.proxy.Attribute):
+    def __iter__(self):
+        return _unpack(self)
 
 
 class ScopedTracer(fx.Tracer):
@@ -51,6 +101,9 @@ class ScopedTracer(fx.Tracer):
         finally:
             self.scope.pop()
 
+    def proxy(self, node):
+        return _Proxy(node, self)
+
     def create_node(self, *args, **kwargs):
         node = super().create_node(*args, **kwargs)
         node.meta["owner"] = self.scope[-1]
@@ -59,19 +112,25 @@ class ScopedTracer(fx.Tracer):
 
 def trace(module):
     """(graph, modules traced through, tensor constants) of module.forward; raises whatever
-    FX raises. The tensor constants FX attaches to the module while tracing (values the
-    graph reads with get_attr) are taken off it again and returned by name."""
-    before = set(module.__dict__)
+    FX raises. Tracing runs the module's Python code on proxies, which may store them on
+    modules (caches set up on a first call): every module's attributes are put back as they
+    were. The tensor constants FX attaches for get_attr are returned by name."""
+    saved = [(m, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules))
+             for m in module.modules()]
     tracer = ScopedTracer()
-    constants = {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             graph = tracer.trace(module)
+        constants = {k: v for k, v in module.__dict__.items() if k.startswith("_tensor_constant")
+                     and k not in saved[0][1]}
     finally:
-        for name in set(module.__dict__) - before:
-            if name.startswith("_tensor_constant"):
-                constants[name] = module.__dict__.pop(name)
+        for m, attrs, params, buffers, children in saved:
+            m.__dict__.clear()
+            m.__dict__.update(attrs)
+            for table, content in ((m._parameters, params), (m._buffers, buffers), (m._modules, children)):
+                table.clear()
+                table.update(content)
     return graph, [module] + tracer.inlined, constants
 
 

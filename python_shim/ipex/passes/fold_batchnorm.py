@@ -10,6 +10,7 @@ from torch import nn
 
 from ..dataflow import patterns
 from ..dataflow.flow import only_user, plain_call
+from ..dataflow.tracing import stock_type
 from ..nn.folding import FoldedBatchNorm
 from .context import replace_everywhere
 from .options import folding_wanted
@@ -46,7 +47,7 @@ def _foldable(node, region, flow, opts):
     if node.op != "call_module" or not plain_call(node):
         return None
     layer = region.root.get_submodule(node.target)
-    kind, bn_type = _PAIRS.get(type(layer), (None, None))
+    kind, bn_type = _PAIRS.get(stock_type(layer), (None, None))
     if kind is None or not folding_wanted(opts, kind) or not flow.known(layer):
         return None
     if getattr(layer, "transposed", False) and layer.groups != 1:
@@ -57,7 +58,7 @@ def _foldable(node, region, flow, opts):
         return None
     bn = region.root.get_submodule(user.target)
     channels = layer.out_features if kind == "linear" else layer.out_channels
-    if type(bn) is not bn_type or not usable_batch_norm(bn, channels) or not flow.known(bn):
+    if stock_type(bn) is not bn_type or not usable_batch_norm(bn, channels) or not flow.known(bn):
         return None
     if kind == "linear" and not _two_dimensional(node.args[0], region):
         return None  # BatchNorm1d on (N, C, L) normalises dim 1, not the linear's features
@@ -86,7 +87,7 @@ def _two_dimensional(node, region):
             m = region.root.get_submodule(node.target)
             if isinstance(m, nn.Flatten):
                 return m.start_dim == 1 and m.end_dim == -1 and plain_call(node)
-            if not (type(m) in (nn.Linear, nn.BatchNorm1d) or patterns.is_pass_through(node, region)
+            if not (stock_type(m) in (nn.Linear, nn.BatchNorm1d) or patterns.is_pass_through(node, region)
                     or patterns.activation_of(node, region) is not None):
                 return False
         elif patterns.activation_of(node, region) is None:

@@ -4,7 +4,7 @@ PackedTransformerEncoderLayer. A bare layer passed to optimize() is itself repla
 from torch import nn
 
 from .._kernels import ops
-from ..dataflow.tracing import has_hooks
+from ..dataflow.tracing import has_hooks, stock_type
 from ..nn.packed import PackedConv, PackedLinear
 from ..nn.transformer import PackedTransformerEncoderLayer, can_pack
 
@@ -42,13 +42,14 @@ def _packed(m, ctx):
     if has_hooks(m):
         return None  # its hooks expect the stock module
     dtype = ctx.opts.dtype
-    if type(m) in CONVS or type(m) is nn.Linear:
+    base = stock_type(m)
+    if base in CONVS or base is nn.Linear:
         bn = ctx.folded.get(id(m))
-        layer = (PackedLinear if type(m) is nn.Linear else PackedConv)(m, dtype, bn=bn)
+        layer = (PackedLinear if base is nn.Linear else PackedConv)(m, dtype, bn=bn)
         if bn is not None:
             bn.retarget(layer)
             ctx.folded[id(layer)] = bn
         return layer
-    if type(m) is nn.TransformerEncoderLayer and can_pack(m):
+    if base is nn.TransformerEncoderLayer and can_pack(m):
         return PackedTransformerEncoderLayer(m, dtype)
     return None
