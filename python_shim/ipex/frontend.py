@@ -40,22 +40,24 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
     2. fold_batchnorm (conv_bn_folding, linear_bn_folding): a Conv/ConvTranspose/Linear whose
        output only an eval BatchNorm uses, both called once, takes the batch norm in; the
        batch norm becomes an identity stand-in keeping its state-dict keys.
-    3. graph_mode (graph_mode, needs sample_input): trace + freeze, the kernels' TorchScript
+    3. float32_norms (dtype bfloat16): LayerNorm/GroupNorm read bf16 activations as float32
+       (stock autocast fails there). No weight changes dtype (Embedding stays float32).
+    4. graph_mode (graph_mode, needs sample_input): trace + freeze, the kernels' TorchScript
        pass fuses conv/linear + activation/add; used only if the trace is provably faithful
        (torch.fx traced all of forward, torch.jit.trace warned of nothing), else the passes
        below run instead, with one warning. Its result is a ScriptModule.
-    4. prepack (weights_prepack): Conv*/ConvTranspose*/Linear -> PackedConv/PackedLinear,
+    5. prepack (weights_prepack): Conv*/ConvTranspose*/Linear -> PackedConv/PackedLinear,
        nn.TransformerEncoderLayer -> PackedTransformerEncoderLayer; a bare layer given to
        optimize() is returned packed.
-    5. fold_weights (folding without weights_prepack): stock layers with folded weights.
-    6. fuse_activation (weights_prepack): an activation (module, functional or method) that
+    6. fold_weights (folding without weights_prepack): stock layers with folded weights.
+    7. fuse_activation (weights_prepack): an activation (module, functional or method) that
        alone uses a layer's output becomes the layer's post-op.
-    7. fuse_residual_add (weights_prepack): `layer(x) + other` (+ activation) with nothing
+    8. fuse_residual_add (weights_prepack): `layer(x) + other` (+ activation) with nothing
        else using the layer's output runs as one call with a binary-add post-op.
-    8. rewrite_code: fusions 6-7 that need code changed replace the smallest enclosing child
+    9. rewrite_code: fusions 7-8 that need code changed replace the smallest enclosing child
        module by a torch.fx.GraphModule of its rewritten forward (same state-dict keys).
-    9. tile_batches (batch_tiling).
-    10. verify_sample (sample_input).
+    10. tile_batches (batch_tiling).
+    11. verify_sample (sample_input).
 
     The result is an ordinary nn.Module (or, in graph mode, a ScriptModule): state_dict()
     has the original's keys (loading repacks), deepcopy, pickle, torch.save and .to() work.
