@@ -49,7 +49,7 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
     5. prepack (weights_prepack): Conv*/ConvTranspose*/Linear -> PackedConv/PackedLinear,
        nn.TransformerEncoderLayer -> PackedTransformerEncoderLayer; a bare layer given to
        optimize() is returned packed.
-    6. fold_weights (folding without weights_prepack): stock layers with folded weights.
+    6. fold_weights: folded layers not prepacked become stock layers with folded weights.
     7. fuse_activation (weights_prepack): an activation (module, functional or method) that
        alone uses a layer's output becomes the layer's post-op.
     8. fuse_residual_add (weights_prepack): `layer(x) + other` (+ activation) with nothing

@@ -6,6 +6,8 @@ from torch import nn
 
 from .tracing import trace_regions
 
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
 
 class DataFlow:
     """Facts over the traced regions of one model (see tracing.trace_regions).
@@ -58,18 +60,24 @@ class DataFlow:
 
 
 def _covered(model, inlined):
-    """ids of modules all of whose registering parents had their forward traced through."""
+    """ids of modules that only traced code can call: each module registering them had its
+    forward traced through, or is a container (ModuleList, ...) that is itself covered (a
+    container's entries are called by the code of the module holding it)."""
     parents = {}
     for path, m in model.named_modules(remove_duplicate=False):
-        if not path:
-            continue
-        parent = model.get_submodule(path.rpartition(".")[0])
-        parents.setdefault(id(m), set()).add(id(parent))
-    return {mid for mid, ps in parents.items() if ps <= inlined}
+        if path:
+            parent = model.get_submodule(path.rpartition(".")[0])
+            parents.setdefault(id(m), {})[id(parent)] = parent
+    memo = {}
 
+    def covered(mid):
+        if mid not in memo:
+            memo[mid] = False  # a cycle of containers proves nothing
+            memo[mid] = mid in parents and all(
+                pid in inlined or (isinstance(p, _CONTAINERS) and covered(pid)) for pid, p in parents[mid].items())
+        return memo[mid]
 
-def is_module_call(node, region, types):
-    return node.op == "call_module" and type(region.root.get_submodule(node.target)) in types
+    return {mid for mid in parents if covered(mid)}
 
 
 def only_user(node):

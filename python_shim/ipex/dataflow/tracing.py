@@ -82,12 +82,15 @@ class ScopedTracer(fx.Tracer):
     """fx.Tracer recording, per node, the module whose code created it, and which modules'
     code it went through."""
 
-    def __init__(self):
+    def __init__(self, inline=None):
         super().__init__()
         self.scope = [""]
         self.inlined = []  # modules whose forward was traced through, in call order
+        self.inline = inline  # None: every module but the layers; else these qualified names only
 
     def is_leaf_module(self, m, module_qualified_name):
+        if self.inline is not None and module_qualified_name not in self.inline:
+            return True
         return _is_layer(m)
 
     def call_module(self, m, forward, args, kwargs):
@@ -110,14 +113,14 @@ class ScopedTracer(fx.Tracer):
         return node
 
 
-def trace(module):
+def trace(module, inline=None):
     """(graph, modules traced through, tensor constants) of module.forward; raises whatever
     FX raises. Tracing runs the module's Python code on proxies, which may store them on
     modules (caches set up on a first call): every module's attributes are put back as they
     were. The tensor constants FX attaches for get_attr are returned by name."""
     saved = [(m, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules))
              for m in module.modules()]
-    tracer = ScopedTracer()
+    tracer = ScopedTracer(None if inline is None else set(inline) | {""})
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -9,7 +9,7 @@ PIPELINE = (
     float32_norms,       # dtype bfloat16: LayerNorm/GroupNorm compute in float32 under autocast
     graph_mode,          # graph_mode: a faithful frozen trace ends the pipeline here
     prepack,             # weights_prepack: packed oneDNN layers, folded batch norms taken in
-    fold_weights,        # folding without prepacking: stock layers with folded weights
+    fold_weights,        # folded layers not prepacked: stock layers with folded weights
     fuse_activation,     # weights_prepack: activation post-ops
     fuse_residual_add,   # weights_prepack: residual add (+ activation) post-ops
     rewrite_code,        # the code changes those fusions need (GraphModule children)

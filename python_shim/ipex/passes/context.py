@@ -11,11 +11,13 @@ from .options import Options
 @dataclass
 class CodeEdit:
     """A fusion that needs the code of `owner` (a qualified name) rewritten: `layer` (qualified
-    name) takes `post_op`; `kind` is "activation" or "residual"."""
+    name) takes `post_op`; `kind` is "activation" or "residual"; `scopes` are the qualified
+    names of the modules whose code holds the nodes involved."""
     owner: str
     layer: str
     kind: str
     post_op: tuple
+    scopes: frozenset = frozenset()
 
 
 @dataclass

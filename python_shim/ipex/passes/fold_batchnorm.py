@@ -10,7 +10,7 @@ from torch import nn
 
 from ..dataflow import patterns
 from ..dataflow.flow import only_user, plain_call
-from ..dataflow.tracing import stock_type
+from ..dataflow.tracing import has_hooks, stock_type
 from ..nn.folding import FoldedBatchNorm
 from .context import replace_everywhere
 from .options import folding_wanted
@@ -48,7 +48,7 @@ def _foldable(node, region, flow, opts):
         return None
     layer = region.root.get_submodule(node.target)
     kind, bn_type = _PAIRS.get(stock_type(layer), (None, None))
-    if kind is None or not folding_wanted(opts, kind) or not flow.known(layer):
+    if kind is None or not folding_wanted(opts, kind) or not flow.known(layer) or has_hooks(layer):
         return None
     if getattr(layer, "transposed", False) and layer.groups != 1:
         return None  # the folded scale would not line up with a grouped transposed weight
@@ -58,7 +58,8 @@ def _foldable(node, region, flow, opts):
         return None
     bn = region.root.get_submodule(user.target)
     channels = layer.out_features if kind == "linear" else layer.out_channels
-    if stock_type(bn) is not bn_type or not usable_batch_norm(bn, channels) or not flow.known(bn):
+    if (stock_type(bn) is not bn_type or not usable_batch_norm(bn, channels) or not flow.known(bn)
+            or has_hooks(bn)):
         return None
     if kind == "linear" and not _two_dimensional(node.args[0], region):
         return None  # BatchNorm1d on (N, C, L) normalises dim 1, not the linear's features
@@ -103,7 +104,7 @@ def fold_into_stock_layers(model, folded):
     done = set()
     for path, layer in list(model.named_modules(remove_duplicate=False)):
         bn = folded.get(id(layer))
-        if bn is None or not path or id(layer) in done:
+        if bn is None or not path or id(layer) in done or stock_type(layer) is None:
             continue
         done.add(id(layer))
         out_dim = 1 if getattr(layer, "transposed", False) else 0

@@ -11,7 +11,7 @@ from ..dataflow import patterns
 from ..dataflow.flow import plain_call
 from ..nn.packed import PackedConv, PackedLinear
 from .context import CodeEdit, replace_everywhere
-from .rewrite_code import owner_for
+from .rewrite_code import owner_for, scopes
 
 
 def applies(ctx):
@@ -37,7 +37,8 @@ def run(model, ctx):
                     continue
             owner = owner_for(model, region, [node, *skipped, act_node])
             if owner is not None:
-                ctx.edits.append(CodeEdit(owner, region.qualname(node.target), "activation", post_op))
+                ctx.edits.append(CodeEdit(owner, region.qualname(node.target), "activation", post_op,
+                                          scopes(region, [node, *skipped, act_node])))
                 ctx.claimed.add(id(layer))
     return model
 

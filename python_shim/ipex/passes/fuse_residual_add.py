@@ -6,7 +6,7 @@ rewrite_code pass (the layer is then called as layer(x, other))."""
 from ..dataflow import patterns
 from .context import CodeEdit
 from .fuse_activation import fusable_layer
-from .rewrite_code import owner_for
+from .rewrite_code import owner_for, scopes
 
 
 def applies(ctx):
@@ -26,6 +26,7 @@ def run(model, ctx):
             nodes, post_op = found
             owner = owner_for(model, region, [node, *nodes])
             if owner is not None:
-                ctx.edits.append(CodeEdit(owner, region.qualname(node.target), "residual", post_op))
+                ctx.edits.append(CodeEdit(owner, region.qualname(node.target), "residual", post_op,
+                                          scopes(region, [node, *nodes])))
                 ctx.claimed.add(id(layer))
     return model

@@ -31,22 +31,33 @@ def owner_for(model, region, nodes):
         parts.pop()
 
 
+def scopes(region, nodes):
+    """Qualified names of the modules whose code created these nodes."""
+    return frozenset(region.qualname(n.meta.get("owner", "")) for n in nodes)
+
+
 def run(model, ctx):
-    owners = sorted({e.owner for e in ctx.edits}, key=lambda n: n.count("."))
-    tops = []
-    for name in owners:  # an owner inside another is rewritten as part of it
-        if not any(name.startswith(t + ".") for t in tops):
-            tops.append(name)
-    for top in tops:
-        edits = [e for e in ctx.edits if e.owner == top or e.owner.startswith(top + ".")]
-        _rewrite(model, top, edits)
+    # Deepest first: a module holding another is rewritten after it, and keeps calling it
+    # (only the modules whose code holds an edit's nodes are inlined).
+    for owner in sorted({e.owner for e in ctx.edits}, key=lambda n: -n.count(".")):
+        _rewrite(model, owner, [e for e in ctx.edits if e.owner == owner])
     return model
+
+
+def _inlined(owner, edits):
+    """Names, relative to owner, of the modules whose code the rewrite needs inlined."""
+    names = set()
+    for edit in edits:
+        for scope in edit.scopes:
+            parts = scope[len(owner) + 1:].split(".") if scope != owner else []
+            names.update(".".join(parts[:i]) for i in range(len(parts) + 1))
+    return names
 
 
 def _rewrite(model, owner, edits):
     module = model.get_submodule(owner)
     try:
-        graph, constants = traced(module)
+        graph, constants = traced(module, _inlined(owner, edits))
     except Exception:  # noqa: BLE001 - traced before, so this is unexpected; then leave it
         return
     region = Region("", module, graph)
