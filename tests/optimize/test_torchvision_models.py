@@ -44,7 +44,7 @@ SWEEP = {
                      (1, 3, 64, 64)),
     "r2plus1d_18": (lambda: models.video.r2plus1d_18(num_classes=5), (1, 3, 4, 32, 32)),
     "mc3_18": (lambda: models.video.mc3_18(num_classes=5), (1, 3, 4, 32, 32)),
-    "s3d": (lambda: models.video.s3d(num_classes=5), (1, 3, 16, 112, 112)),
+    "s3d": (lambda: models.video.s3d(num_classes=5), (1, 3, 16, 224, 224)),
 }
 DEFAULT = dict(CLASSIFICATION, **{
     "lraspp_mobilenet_v3_large": (lambda: models.segmentation.lraspp_mobilenet_v3_large(
