@@ -6,7 +6,7 @@
 
 namespace ipex::launcher {
 
-void add_benchmark_options(CLI::App& app, BenchmarkOptions& o) {
+void add_benchmark_report_options(CLI::App& app, BenchmarkOptions& o) {
     const std::string group = "Benchmarking";
     app.add_option("--benchmark-report,--benchmark_report", o.report_dir,
                    "Collect every instance's numbers (ipex.benchmark, or the line protocol on "

@@ -27,6 +27,6 @@ struct BenchmarkOptions {
 };
 
 // Adds the options to the parser, in their own "Benchmarking" group.
-void add_benchmark_options(CLI::App& app, BenchmarkOptions& options);
+void add_benchmark_report_options(CLI::App& app, BenchmarkOptions& options);
 
 }  // namespace ipex::launcher

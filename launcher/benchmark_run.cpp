@@ -129,6 +129,8 @@ BenchmarkOutcome run_benchmark(const LaunchPlan& plan, const SupervisorOptions& 
     CollectorSettings settings;
     settings.progress = run.progress && isatty(STDERR_FILENO);
     settings.node = host_name();
+    settings.listen_fd = run.listen_fd;
+    settings.remote_ranks = run.remote_ranks;
     const std::string started = utc_now();
     const auto began = std::chrono::steady_clock::now();
     try {

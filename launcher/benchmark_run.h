@@ -30,6 +30,9 @@ struct BenchmarkRun {
     std::string report_dir;            // "" = no files
     bool print_table = true;
     bool progress = false;  // live line (only on a terminal)
+    // Across nodes: the ranks connect here instead (see distributed_report.h).
+    int listen_fd = -1;
+    std::size_t remote_ranks = 0;
 };
 
 // Runs the plan with reporting and writes what was asked for; the exit code is the run's,

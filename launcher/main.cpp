@@ -7,12 +7,15 @@
 #include <iostream>
 
 #include "benchmark_run.h"
+#include "distributed_launch.h"
+#include "distributed_report.h"
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
 #include "ipex/affinity/topology.h"
 #include "options.h"
 #include "plan_builder.h"
 #include "plan_json.h"
+#include "pmi_abort.h"
 #include "supervisor.h"
 #include "sweep.h"
 
@@ -61,6 +64,11 @@ int main(int argc, char** argv) {
         topology = affinity::load_topology(options.topology_file);
         if (!options.topology_file.empty() && !options.dry_run)
             return usage_error("--topology describes another machine; use it with --dry-run");
+        if (options.dist.nnodes > 0 && !options.dist.rank_wrapper)
+            return options.benchmark.collecting()
+                       ? launcher::run_distributed_benchmark(options, topology, env,
+                                                             launcher::run_distributed)
+                       : launcher::run_distributed(options, topology, env);
         plan = plan_for(options);
         if (options.benchmark.collecting())
             launcher::add_benchmark_environment(plan, options.benchmark);
@@ -70,13 +78,17 @@ int main(int argc, char** argv) {
         return usage_error(e.what());
     }
 
-    if (const std::string problem = launcher::prepare_report_dir(options.benchmark.report_dir);
-        !problem.empty() && !options.dry_run)
-        return usage_error(problem);
+    if (!options.dry_run && !options.dist.rank_wrapper)  // ranks leave the files to the launcher
+        if (const std::string problem = launcher::prepare_report_dir(options.benchmark.report_dir);
+            !problem.empty())
+            return usage_error(problem);
     if (options.dry_run) {
         std::cout << launcher::plan_to_json(plan) << std::endl;
         return 0;
     }
+    if (options.dist.rank_wrapper && !plan.instances.empty())  // whose message it is, per rank
+        spdlog::default_logger()->set_pattern("ipexrun [" + plan.instances[0].label +
+                                              "]: %^%l%$: %v");
     launcher::SupervisorOptions supervise;
     supervise.log_dir = options.log_dir;
     supervise.log_prefix = options.log_prefix;
@@ -91,11 +103,20 @@ int main(int argc, char** argv) {
         spdlog::info("Python interpreter {} ({})", plan.python, plan.python_source);
     for (const auto& inst : plan.instances)
         spdlog::info(
-            "instance {}: CPUs {}; memory on node(s) {}; OMP_NUM_THREADS={}", inst.index,
+            "{}CPUs {}; memory on node(s) {}; OMP_NUM_THREADS={}",
+            options.dist.rank_wrapper ? "" : launcher::instance_name(inst) + ": ",
             affinity::format_id_list(inst.cpus),
             inst.memory_nodes.empty() ? "any" : affinity::format_id_list(inst.memory_nodes),
             inst.omp_num_threads);
 
+    if (options.dist.rank_wrapper) {
+        plan.summary = false;  // one table per rank would bury the output; failures are logged
+        // The first rank to fail ends the job on every node with its code.
+        supervise.on_failure = [env](int code) { launcher::abort_hydra_job(env, code); };
+    }
+    if (const char* address = std::getenv(launcher::kReportAddressVariable);
+        options.dist.rank_wrapper && options.benchmark.collecting() && address)
+        return launcher::run_reporting_rank(plan, supervise, address);
     if (options.benchmark.collecting()) {
         launcher::BenchmarkRun run;
         run.options = &options;

@@ -8,8 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <stdexcept>
 
 #include "ipex/affinity/cpu_list.h"
@@ -30,8 +32,9 @@ void close_fd(int& fd) {
 
 ReportCollector::ReportCollector(const LaunchPlan& plan, CollectorSettings settings)
     : plan_(plan), settings_(std::move(settings)) {
-    sources_.resize(plan.instances.size());
-    results_.resize(plan.instances.size());
+    local_count_ = settings_.listen_fd >= 0 ? 0 : plan.instances.size();
+    sources_.resize(local_count_);
+    results_.resize(local_count_);
     fates_.resize(plan.instances.size());
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake_fd_ < 0)
@@ -114,11 +117,26 @@ void ReportCollector::handle(std::size_t i, ReportMessage& m) {
             r.reported_end = true;
             break;
         case Kind::kHello:
-            break;  // only meaningful on network streams
+            if (s.remote) {
+                s.node = m.key;
+                s.rank = std::stoi(m.value);
+                s.cpus = m.cpus;
+            }
+            break;
+        case Kind::kExit:
+            if (s.remote) {  // the wrapper's word on how the rank's instance ended
+                s.exit_code = m.code;
+                s.status = m.value;
+                if (s.state == State::kWaiting || s.state == State::kReady)
+                    s.state = State::kClosed;
+            }
+            break;
         case Kind::kMalformed:
             if (r.malformed++ == 0) {
                 r.first_error = m.error;
-                spdlog::warn("instance {}: benchmark report: {}", plan_.instances[i].index,
+                spdlog::warn("{}: benchmark report: {}",
+                             s.remote ? "rank " + (s.rank ? std::to_string(*s.rank) : "?")
+                                      : instance_name(plan_.instances[i]),
                              m.error);
             }
             break;
@@ -144,6 +162,22 @@ bool ReportCollector::read_source(std::size_t i) {
         close_fd(s.fd);
         return false;
     }
+}
+
+void ReportCollector::accept_ranks() {
+    for (;;) {
+        const int fd = accept4(settings_.listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) return;  // EAGAIN: no more waiting; anything else: try again on the next poll
+        Source s;
+        s.fd = fd;
+        s.remote = true;
+        sources_.push_back(std::move(s));
+        results_.emplace_back();
+    }
+}
+
+bool ReportCollector::everyone_connected() const {
+    return sources_.size() >= local_count_ + settings_.remote_ranks;
 }
 
 void ReportCollector::release_barrier(bool timed_out) {
@@ -182,6 +216,8 @@ void ReportCollector::loop() {
     auto next_progress = Clock::now() + kProgressEvery;
     while (!stopping_) {
         fds.assign(1, pollfd{wake_fd_, POLLIN, 0});
+        if (settings_.listen_fd >= 0) fds.push_back(pollfd{settings_.listen_fd, POLLIN, 0});
+        const std::size_t first_source = fds.size();
         owners.clear();
         for (std::size_t i = 0; i < sources_.size(); ++i)
             if (sources_[i].fd >= 0) {
@@ -202,9 +238,10 @@ void ReportCollector::loop() {
         }
         if (poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) break;
         for (std::size_t k = 0; k < owners.size(); ++k)
-            if (fds[k + 1].revents) read_source(owners[k]);
+            if (fds[first_source + k].revents) read_source(owners[k]);
+        if (settings_.listen_fd >= 0 && fds[1].revents) accept_ranks();
 
-        bool any_ready = false, all_settled = true;
+        bool any_ready = false, all_settled = everyone_connected();
         for (const auto& s : sources_) {
             any_ready |= s.state == State::kReady;
             all_settled &= s.state != State::kWaiting;
@@ -232,10 +269,10 @@ std::vector<InstanceResult> ReportCollector::finish() {
         (void)!write(wake_fd_, &one, sizeof one);
         thread_.join();
     }
-    std::vector<InstanceResult> results = std::move(results_);
+    std::vector<InstanceResult> results;
     std::lock_guard<std::mutex> lock(fate_mutex_);
-    for (std::size_t i = 0; i < results.size(); ++i) {
-        InstanceResult& r = results[i];
+    for (std::size_t i = 0; i < local_count_; ++i) {
+        InstanceResult r = std::move(results_[i]);
         r.index = plan_.instances[i].index;
         r.node = settings_.node;
         r.cpus = affinity::format_id_list(plan_.instances[i].cpus);
@@ -246,7 +283,37 @@ std::vector<InstanceResult> ReportCollector::finish() {
         } else if (r.started) {
             r.status = "unknown";
         }
+        results.push_back(std::move(r));
     }
+    // Ranks in rank order; those that never said who they are, or never connected, too.
+    std::vector<InstanceResult> ranks;
+    std::vector<bool> seen(settings_.remote_ranks, false);
+    for (std::size_t i = local_count_; i < sources_.size(); ++i) {
+        const Source& s = sources_[i];
+        InstanceResult r = std::move(results_[i]);
+        r.index = s.rank.value_or(-1);
+        r.node = s.node.empty() ? "?" : s.node;
+        r.cpus = s.cpus;
+        r.started = true;
+        r.exit_code = s.exit_code;
+        r.status = s.exit_code ? s.status : "no exit status";
+        if (s.rank && *s.rank >= 0 && static_cast<std::size_t>(*s.rank) < seen.size())
+            seen[*s.rank] = true;
+        ranks.push_back(std::move(r));
+    }
+    for (std::size_t rank = 0; rank < seen.size(); ++rank)
+        if (!seen[rank]) {
+            InstanceResult r;
+            r.index = static_cast<int>(rank);
+            r.node = "?";
+            r.status = "never reported";
+            ranks.push_back(std::move(r));
+        }
+    std::stable_sort(
+        ranks.begin(), ranks.end(),
+        [](const InstanceResult& a, const InstanceResult& b) { return a.index < b.index; });
+    results.insert(results.end(), std::make_move_iterator(ranks.begin()),
+                   std::make_move_iterator(ranks.end()));
     return results;
 }
 

@@ -22,6 +22,10 @@ struct CollectorSettings {
     // Instances that are ready wait at most this long for the slowest one's warm-up.
     std::chrono::seconds barrier_timeout{300};
     std::string node;  // this machine's name in the report
+    // Across nodes: a listening TCP socket the ranks' wrappers connect to, and how many
+    // ranks to expect. Then the plan's instances (the MPI launcher) report nothing themselves.
+    int listen_fd = -1;
+    std::size_t remote_ranks = 0;
 };
 
 class ReportCollector : public InstanceObserver {
@@ -48,6 +52,9 @@ class ReportCollector : public InstanceObserver {
         int child_fd = -1;  // the instance's end until it has started
         ReportReader reader;
         State state = State::kWaiting;
+        bool remote = false;  // a rank's connection; identity from its hello line
+        std::optional<int> rank, exit_code;
+        std::string node, cpus, status;
     };
     struct Fate {
         bool started = false;
@@ -56,6 +63,8 @@ class ReportCollector : public InstanceObserver {
 
     void loop();
     bool read_source(std::size_t i);  // false once the stream has ended
+    void accept_ranks();
+    bool everyone_connected() const;
     void handle(std::size_t i, ReportMessage& m);
     void release_barrier(bool timed_out);
     void draw_progress(bool last);
@@ -63,7 +72,8 @@ class ReportCollector : public InstanceObserver {
     const LaunchPlan& plan_;
     CollectorSettings settings_;
     std::vector<Source> sources_;
-    std::vector<InstanceResult> results_;  // the thread's until finish()
+    std::size_t local_count_ = 0;          // sources_[0..local_count_) are the plan's instances
+    std::vector<InstanceResult> results_;  // parallel to sources_; the thread's until finish()
     std::mutex fate_mutex_;
     std::vector<Fate> fates_;
     int wake_fd_ = -1;

@@ -78,10 +78,21 @@ void ReportReader::parse_line(const std::string& line, std::vector<ReportMessage
         m.kind = Kind::kReady;
     } else if (verb == "end" && f.size() == 1) {
         m.kind = Kind::kEnd;
-    } else if (verb == "hello" && f.size() == 3) {
+    } else if (verb == "hello" && f.size() == 4) {
+        double rank = 0;
+        if (!parse_amount(f[2], rank) || rank != std::floor(rank) || rank > 1e9)
+            return out.push_back(malformed("bad rank in '" + line + "'"));
         m.kind = Kind::kHello;
         m.key = f[1];
         m.value = f[2];
+        m.cpus = f[3];
+    } else if (verb == "exit" && f.size() >= 3) {
+        double code = 0;
+        if (!parse_amount(f[1], code) || code != std::floor(code) || code > 255)
+            return out.push_back(malformed("bad exit code in '" + line + "'"));
+        m.kind = Kind::kExit;
+        m.code = static_cast<int>(code);
+        for (std::size_t i = 2; i < f.size(); ++i) m.value += (i > 2 ? " " : "") + f[i];
     } else {
         return out.push_back(malformed("unknown line '" + line + "'"));
     }

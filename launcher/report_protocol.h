@@ -18,7 +18,12 @@
 //                           ready (or has ended), so that all instances measure together
 //   end                     the measurement finished; a stream that closes without it is
 //                           reported as incomplete
-//   hello <node> <rank>     first line of a stream that comes over the network (multi-node)
+//
+// Across nodes (ipexrun --nnodes with --benchmark-report), the stream is a TCP connection from
+// each rank's ipexrun wrapper to the launching ipexrun (IPEXRUN_REPORT_ADDR=host:port); the
+// wrapper adds two lines of its own around the instance's:
+//   hello <node> <rank> <cpus>   first: who is reporting (host name, global rank, CPU list)
+//   exit <code> <status>         last: how the instance ended ("exit 139 killed by SIGSEGV")
 //
 // ipexrun to instance:  go   start measuring now.
 // The length of the run is in IPEXRUN_BENCHMARK_DURATION (seconds) and
@@ -38,11 +43,13 @@ struct BatchRecord {
 };
 
 struct ReportMessage {
-    enum class Kind { kRecords, kWindow, kMeta, kReady, kEnd, kHello, kMalformed };
+    enum class Kind { kRecords, kWindow, kMeta, kReady, kEnd, kHello, kExit, kMalformed };
     Kind kind = Kind::kMalformed;
     std::vector<BatchRecord> records;  // kRecords
     double window = 0;                 // kWindow: seconds
-    std::string key, value;            // kMeta; kHello: node, rank
+    std::string key, value;            // kMeta; kHello: node, rank; kExit: -, status
+    std::string cpus;                  // kHello
+    int code = 0;                      // kExit
     std::string error;                 // kMalformed: what was wrong, one line
 };
 

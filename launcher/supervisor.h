@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "launch_plan.h"
@@ -24,6 +25,9 @@ struct SupervisorOptions {
     bool keep_going = false;                // a failing instance does not stop the others
     std::chrono::milliseconds grace{5000};  // SIGTERM → SIGKILL delay when stopping instances
     InstanceObserver* observer = nullptr;   // positions are those of plan.instances
+    // Called once everything has ended and its output is out, when an instance failed on
+    // its own (not because the launcher was signalled), with the launcher's exit code.
+    std::function<void(int)> on_failure;
 };
 
 // Runs the plan and returns the launcher's exit code: 0 when every instance succeeded,

@@ -150,16 +150,15 @@ int run_sweep(const LaunchOptions& options, const SupervisorOptions& supervise,
     const std::vector<SweepResult> ranked = rank_results(results, budget);
     std::cout << results_table(ranked, budget);
 
-    // The launcher's own arguments are argv minus the program and its arguments at the end.
-    const std::size_t tail = 1 + options.program_args.size();
-    const std::vector<std::string> head(argv.begin() + 1, argv.end() - static_cast<long>(tail));
-    const std::vector<std::string> program(argv.end() - static_cast<long>(tail), argv.end());
+    std::vector<std::string> program = {options.program};
+    program.insert(program.end(), options.program_args.begin(), options.program_args.end());
     if (ranked.empty() || !ranked.front().ok || !ranked.front().within_budget) {
         std::cout << (budget > 0 ? "no layout met the p99 budget\n" : "no layout succeeded\n");
         return 1;
     }
     std::cout << "best: "
-              << layout_command(ranked.front().layout, machine, strip_layout_options(head), program)
+              << layout_command(ranked.front().layout, machine,
+                                strip_layout_options(options.option_args), program)
               << "\n";
     return 0;
 }

@@ -9,7 +9,7 @@ eval "list=\${BENCH_LATENCIES_${IPEXRUN_INSTANCE_INDEX}:-0.001}"
     printf 'm program protocol_program.sh\nready\n' >&"$fd"
     read -r answer <&"$fd"
     [ "$answer" = go ] || { echo "expected go, got '$answer'" >&2; exit 3; }
-    [ "${BENCH_GARBAGE:-0}" = 1 ] && printf 'hello world and more\nr one 0.1\n' >&"$fd"
+    [ "${BENCH_GARBAGE:-0}" = 1 ] && printf 'bogus words here\nr one 0.1\n' >&"$fd"
     for t in $list; do printf 'r 1 %s\n' "$t"; done >&"$fd"
     printf 'end\n' >&"$fd"
 }

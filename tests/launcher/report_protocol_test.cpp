@@ -25,9 +25,10 @@ std::string le_double(double d) {
 
 TEST(ReportProtocol, ParsesEveryTextLine) {
     ReportReader r;
-    auto m =
-        feed_all(r, "r 32 0.0125\nw 1.5\nm torch_version 1.13.1 cpu\nready\nend\nhello n2 3\n");
-    ASSERT_EQ(m.size(), 6u);
+    auto m = feed_all(r,
+                      "r 32 0.0125\nw 1.5\nm torch_version 1.13.1 cpu\nready\nend\nhello n2 3 "
+                      "0-3\nexit 139 killed by SIGSEGV\n");
+    ASSERT_EQ(m.size(), 7u);
     EXPECT_EQ(m[0].kind, Kind::kRecords);
     ASSERT_EQ(m[0].records.size(), 1u);
     EXPECT_DOUBLE_EQ(m[0].records[0].samples, 32);
@@ -42,6 +43,14 @@ TEST(ReportProtocol, ParsesEveryTextLine) {
     EXPECT_EQ(m[5].kind, Kind::kHello);
     EXPECT_EQ(m[5].key, "n2");
     EXPECT_EQ(m[5].value, "3");
+    EXPECT_EQ(m[5].cpus, "0-3");
+    EXPECT_EQ(m[6].kind, Kind::kExit);
+    EXPECT_EQ(m[6].code, 139);
+    EXPECT_EQ(m[6].value, "killed by SIGSEGV");
+    EXPECT_EQ(m[5].cpus, "0-3");
+    EXPECT_EQ(m[6].kind, Kind::kExit);
+    EXPECT_EQ(m[6].code, 139);
+    EXPECT_EQ(m[6].value, "killed by SIGSEGV");
     EXPECT_EQ(r.pending(), 0u);
 }
 
@@ -85,12 +94,14 @@ TEST(ReportProtocol, BadBinaryRecordsAreDroppedAndCounted) {
 
 TEST(ReportProtocol, MalformedLinesAreReportedNotFatal) {
     ReportReader r;
-    auto m = feed_all(r, "r 1\nr x 0.1\nr 1 -0.5\nr 1 nan\nb 0\nb 1.5\nhello\nbogus\n\nr 2 0.25\n");
-    ASSERT_EQ(m.size(), 9u);
-    for (int i = 0; i < 8; ++i) EXPECT_EQ(m[i].kind, Kind::kMalformed) << i;
+    auto m = feed_all(r,
+                      "r 1\nr x 0.1\nr 1 -0.5\nr 1 nan\nb 0\nb 1.5\nhello\nhello a -1 0\n"
+                      "exit 300 x\nexit 1\nbogus\n\nr 2 0.25\n");
+    ASSERT_EQ(m.size(), 12u);
+    for (int i = 0; i < 11; ++i) EXPECT_EQ(m[i].kind, Kind::kMalformed) << i;
     EXPECT_FALSE(m[0].error.empty());
-    EXPECT_EQ(m[8].kind, Kind::kRecords);
-    EXPECT_DOUBLE_EQ(m[8].records[0].seconds, 0.25);
+    EXPECT_EQ(m[11].kind, Kind::kRecords);
+    EXPECT_DOUBLE_EQ(m[11].records[0].seconds, 0.25);
 }
 
 TEST(ReportProtocol, OverlongLineIsDroppedOnceAndParsingGoesOn) {
