@@ -73,6 +73,7 @@ SweepResult measure(const Layout& layout, const LaunchOptions& options,
     run.topology = &topology;
     run.command = argv;
     run.print_table = false;
+    run.chart = false;
     run.progress = true;
     if (!options.benchmark.report_dir.empty())
         run.report_dir = (std::filesystem::path(options.benchmark.report_dir) /

@@ -30,6 +30,7 @@ import atexit
 import contextlib
 import os
 import select
+import signal
 import time
 
 __all__ = ["record", "start", "should_stop", "finish", "flush", "batches", "timed", "info",
@@ -176,11 +177,26 @@ _append_seconds = _seconds.append
 _pending = 0.0
 
 
+def _flush_on_sigterm(signum, frame):
+    """ipexrun stops the other instances with SIGTERM when one fails: hand over what was
+    measured, then die of the signal as the program would have."""
+    if _reporter is not None:
+        _reporter.flush(block=True)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
 def _get():
     global _reporter
     if _reporter is None:
         _reporter = _Reporter()
         atexit.register(_reporter.finish)
+        if _reporter.fd is not None:
+            try:  # only where the program has no SIGTERM handler of its own
+                if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+                    signal.signal(signal.SIGTERM, _flush_on_sigterm)
+            except ValueError:
+                pass  # not the main thread
     return _reporter
 
 

@@ -33,8 +33,10 @@ def env_with(**extra):
 
 
 def launch(ipexrun, *args, env=None, timeout=60):
-    return subprocess.run([ipexrun, *map(str, args)], capture_output=True, text=True,
-                          env=env or env_with(), timeout=timeout)
+    # The test programs do not use the ipex runtime; preloading it (and libtorch with it)
+    # would only add seconds to every start on a busy machine.
+    return subprocess.run([ipexrun, "--runtime-preload", "off", *map(str, args)],
+                          capture_output=True, text=True, env=env or env_with(), timeout=timeout)
 
 
 def read_report(directory):
@@ -125,7 +127,8 @@ def test_a_crashed_instance_keeps_its_partial_numbers_and_is_marked(ipexrun, tmp
     assert crashed["exit_code"] == 139
     assert crashed["stats"]["batches"] == 5  # everything it measured before dying
     other = doc["instances"][0]
-    assert other["stats"]["batches"] > 0  # stopped by ipexrun, its numbers kept too
+    # Stopped by ipexrun with SIGTERM: the API handed over what it had measured.
+    assert other["stats"]["batches"] > 0
     assert other["crashed"]  # SIGTERM'd: not a clean run either
     assert "killed by SIGSEGV (partial)" in r.stdout
     assert doc["total"]["batches"] == 5 + other["stats"]["batches"]
@@ -162,7 +165,7 @@ def test_progress_line_only_on_a_terminal(ipexrun, tmp_path):
 
     pid, terminal = pty.fork()
     if pid == 0:
-        os.execve(ipexrun, [ipexrun, "--benchmark-duration", "1.2", "--python", TORCH_PYTHON,
+        os.execve(ipexrun, [ipexrun, "--runtime-preload", "off", "--benchmark-duration", "1.2", "--python", TORCH_PYTHON,
                             str(API_PROGRAM)], env_with())
     seen = b""
     deadline = time.monotonic() + 30
@@ -218,3 +221,70 @@ def test_dry_run_shows_what_instances_are_told(ipexrun):
         assert inst["env"]["IPEXRUN_BENCHMARK_ITERATIONS"] == "9"
     plain = launch(ipexrun, "--dry-run", "--no-python", "true")
     assert "IPEXRUN_REPORT_FD" not in plain.stdout
+
+
+def test_sweep_ranks_layouts_and_prints_a_command_that_plans(ipexrun, tmp_path):
+    started = time.monotonic()
+    r = launch(ipexrun, "--sweep", "--benchmark-duration", 0.5, "--benchmark-report",
+               tmp_path / "sweep", "--python", TORCH_PYTHON, API_PROGRAM, timeout=120)
+    elapsed = time.monotonic() - started
+    assert r.returncode == 0, r.stderr
+    assert elapsed < 60, elapsed
+    table = r.stdout[r.stdout.index("ipexrun: sweep, best first"):]
+    rows = [line.split() for line in table.splitlines()[2:] if line.strip()[:1].isdigit()]
+    # Every even split of this machine's cores, each under every allocator found.
+    cores = len(os.sched_getaffinity(0))
+    shapes = {f"{n}x{cores // n}" for n in range(1, cores + 1) if cores % n == 0}
+    assert {row[1].split(":")[0] for row in rows} == shapes
+    throughputs = [float(row[2]) for row in rows]
+    assert throughputs == sorted(throughputs, reverse=True) and throughputs[0] > 0
+    best = r.stdout.split("best: ", 1)[1].splitlines()[0]
+    assert best.startswith("ipexrun ") and "--sweep" not in best
+    assert f"--ninstances {rows[0][1].split('x')[0]}" in best
+    # Each layout's own report, and the best command really plans.
+    assert (tmp_path / "sweep" / f"layout-{rows[0][1]}" / "report.json").is_file()
+    words = best.split()
+    words = [w for w in words[1:] if w != "--sweep"]
+    plan = subprocess.run([ipexrun, "--dry-run", *words], capture_output=True, text=True,
+                          env=env_with(), timeout=60)
+    assert plan.returncode == 0, plan.stderr
+    assert len(json.loads(plan.stdout)["instances"]) == int(rows[0][1].split("x")[0])
+
+
+def test_sweep_with_an_impossible_latency_budget_finds_nothing(ipexrun):
+    r = launch(ipexrun, "--sweep", "--sweep-layouts", "1x1", "--sweep-latency-budget", 0.001,
+               "--benchmark-iterations", 5, "--python", TORCH_PYTHON, API_PROGRAM)
+    assert r.returncode == 1, r.stderr
+    assert "over the latency budget" in r.stdout
+    assert "no layout met the p99 budget" in r.stdout
+
+
+def test_python_api_without_ipexrun_writes_a_local_file(tmp_path):
+    out = tmp_path / "records.txt"
+    code = (
+        "import importlib.util, json, sys\n"
+        f"spec = importlib.util.spec_from_file_location('b', {str(API_SOURCE)!r})\n"
+        "b = importlib.util.module_from_spec(spec); spec.loader.exec_module(b)\n"
+        "for i in b.batches(batch_size=2, warmup=1, iterations=6): pass\n"
+        "b.record(3, 0.5)\n"
+        "print(json.dumps(b.summary()))\n")
+    env = env_with(IPEX_BENCHMARK_FILE=out)
+    r = subprocess.run([TORCH_PYTHON, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["batches"] == 7 and summary["samples"] == 6 * 2 + 3
+    assert summary["max_ms"] == pytest.approx(500)
+    lines = out.read_text().splitlines()
+    assert sum(1 for line in lines if line.startswith("r ")) == 7
+    assert "end" in lines
+
+
+def test_ipex_package_exposes_the_api():
+    code = "import ipex, intel_extension_for_pytorch as i; print(ipex.benchmark.record is i.benchmark.record)"
+    env = env_with()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    r = subprocess.run([TORCH_PYTHON, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True"
