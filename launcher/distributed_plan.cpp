@@ -165,4 +165,23 @@ std::string distributed_plan_json(const DistributedPlan& plan, const LaunchOptio
     return doc.dump(2);
 }
 
+namespace {
+constexpr const char* kFailurePrefix = "the program failed with exit code ";
+}
+
+std::string rank_failure_message(int code) {
+    return kFailurePrefix + std::to_string(code) + "; ending the job on every node";
+}
+
+std::optional<int> parse_rank_failure(const std::string& line) {
+    if (line.rfind("ipexrun [rank ", 0) != 0) return std::nullopt;
+    const auto at = line.find(kFailurePrefix);
+    if (at == std::string::npos) return std::nullopt;
+    const char* digits = line.c_str() + at + std::string(kFailurePrefix).size();
+    char* end = nullptr;
+    const long code = std::strtol(digits, &end, 10);
+    if (end == digits || code < 1 || code > 255) return std::nullopt;
+    return static_cast<int>(code);
+}
+
 }  // namespace ipex::launcher

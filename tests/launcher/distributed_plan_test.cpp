@@ -181,3 +181,12 @@ TEST(DistributedPlan, DryRunShowsEveryRanksShareAndContract) {
     EXPECT_EQ(rank3["env"]["CCL_WORKER_COUNT"], "2");
     EXPECT_EQ(rank3["omp_num_threads"], 26);
 }
+
+TEST(RankFailure, TheLauncherReadsTheCodeBackFromTheRanksLine) {
+    const std::string line = "ipexrun [rank 2 n2]: error: " + rank_failure_message(9);
+    EXPECT_EQ(parse_rank_failure(line), 9);
+    EXPECT_EQ(parse_rank_failure("[rank 2 n2] " + rank_failure_message(9)), std::nullopt);
+    EXPECT_EQ(parse_rank_failure("ipexrun [rank 2 n2]: error: something else"), std::nullopt);
+    EXPECT_EQ(parse_rank_failure("ipexrun [rank 2 n2]: error: " + rank_failure_message(0)),
+              std::nullopt);
+}
