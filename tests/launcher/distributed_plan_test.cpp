@@ -132,6 +132,12 @@ TEST(DistributedPlan, UsageErrorsBeforeAnythingStarts) {
     o.dist.extra_mpi_params = "-x 'open";
     EXPECT_EQ(code_of([&] { plan(o); }), 2);
     o.dist.extra_mpi_params.clear();
+    EXPECT_EQ(code_of([&] { plan(o, {}, inputs({"10.9.0.1", "-oProxyCommand=x"})); }), 2);
+    EXPECT_EQ(code_of([&] { plan(o, {}, inputs({"10.9.0.1", "a;b"})); }), 2);
+    LaunchOptions huge = o;
+    huge.dist.nnodes = 2;
+    huge.dist.nprocs_per_node = 1 << 30;
+    EXPECT_EQ(code_of([&] { plan(huge); }), 2);
     o.dist.mpi = MpiChoice::kOpenMpi;
     EXPECT_EQ(code_of([&] { plan(o, {}, inputs(), {"mpiexec.hydra"}); }), 1);  // missing MPI
 }
