@@ -164,6 +164,14 @@ def test_to_and_eval_keep_working(models):
     name, stock, packed, x = models[0]
     moved = copy.deepcopy(packed).to("cpu").to(torch.float32).eval()
     _check(moved, stock, x)
+    # a dtype change moves the weights as it moves parameters: .double() runs in float64
+    doubled = copy.deepcopy(packed).double()
+    with torch.no_grad():
+        out, ref = doubled(x.double()), copy.deepcopy(stock).double()(x.double())
+    assert out.dtype == torch.float64 and rel_err(out, ref) <= 1e-12
+    back = doubled.float()
+    _check(back, stock, x)
+    assert back[0]._ctx.compute_dtype() == 6  # float32 again: packed for oneDNN
 
 
 def test_unbatched_transformer_like_stock(models):

@@ -135,6 +135,17 @@ class _Packed(nn.Module):
         new.__dict__["_ctx"] = new._pack(ctx.weight(), ctx.bias())  # the folded weights as they are
         return new
 
+    def _apply(self, fn):
+        """Module.to()/.double()/.half()/...: the weight follows as a parameter would, and the
+        layer is repacked for its new dtype (float32/bfloat16 pack, others run on ATen)."""
+        super()._apply(fn)
+        w, b = self._public()
+        new_w = fn(w)
+        if new_w.dtype != w.dtype or new_w.device != w.device:
+            self._dtype = new_w.dtype
+            self._repack(new_w, None if b is None else fn(b))
+        return self
+
     @property
     def weight(self) -> Tensor:
         """The layer's own weight in PyTorch's shape (a fresh tensor)."""
