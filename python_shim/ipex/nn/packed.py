@@ -215,6 +215,12 @@ class _Packed(nn.Module):
             self._repack(w, b)
 
 
+@torch.jit.unused
+def _as_operand(other):
+    """A Python number as the second operand: the 0-d tensor that `y + number` behaves like."""
+    return other if other is None or isinstance(other, Tensor) else torch.as_tensor(other)
+
+
 def _transposed_output_padding(x: Tensor, output_size: List[int], nd: int, stride: List[int],
                                padding: List[int], kernel: List[int], dilation: List[int]) -> List[int]:
     """The output_padding that gives a transposed convolution of `x` the spatial `output_size`
@@ -287,6 +293,8 @@ class PackedConv(_Packed):
         """Runs with an explicit post-op chain (e.g. "badd+relu" with `other`). An unbatched
         input runs as a batch of one; a transposed convolution honours `output_size`."""
         scalars: List[float] = [] if args is None else args
+        if not torch.jit.is_scripting():
+            other = _as_operand(other)
         ctx = self._ctx
         if output_size is not None and self.transposed:
             op = _transposed_output_padding(x, output_size, self._nd, self._stride, self._pad_l, self._kernel,
@@ -355,6 +363,8 @@ class PackedLinear(_Packed):
         """Runs with an explicit post-op chain; `out_dtype` may ask a bfloat16 layer for a
         float32 result."""
         scalars: List[float] = [] if args is None else args
+        if not torch.jit.is_scripting():
+            other = _as_operand(other)
         if torch.jit.is_scripting() or torch.jit.is_tracing():
             return torch.ops.ipex.linear_run(x, self._ctx, post_op, scalars, other, out_dtype)
         return self._runner_for_ctx().run(x, post_op, scalars, other, out_dtype)
