@@ -217,3 +217,19 @@ def test_packed_encoder_gives_stock_nested_tensor_results(models):
         ref = stock(src, src_key_padding_mask=left_aligned)
         out = packed(src, src_key_padding_mask=left_aligned)
     assert out.shape == ref.shape == (3, 6, 16) and rel_err(out.detach(), ref.detach()) <= TOL
+
+
+def test_optimize_packs_a_whole_encoder(kops):
+    import ipex
+    from ipex.nn import PackedTransformerEncoder
+    torch.manual_seed(4)
+    layer = nn.TransformerEncoderLayer(16, 4, 32, 0.0, batch_first=True)
+    model = nn.Sequential(nn.Linear(8, 16), nn.TransformerEncoder(layer, 2)).eval()
+    opt = ipex.optimize(model)
+    assert isinstance(opt[1], PackedTransformerEncoder)
+    x = torch.randn(2, 6, 8)
+    kpm = torch.tensor([[0, 0, 0, 0, 1, 1], [0, 0, 0, 1, 1, 1]], dtype=torch.bool)
+    with torch.no_grad():
+        ref = model[1](model[0](x), src_key_padding_mask=kpm)
+        out = opt[1](opt[0](x), src_key_padding_mask=kpm)
+    assert out.shape == ref.shape == (2, 4, 16) and rel_err(out, ref) <= TOL
