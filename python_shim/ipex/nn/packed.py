@@ -316,7 +316,7 @@ class PackedConv(_Packed):
 
     def _variant(self, output_padding: List[int]) -> torch.classes.ipex.ConvContext:
         """The context for another output_padding (a transposed call with output_size)."""
-        if torch.jit.is_scripting():
+        if torch.jit.is_scripting() or torch.jit.is_tracing():
             w = self._ctx.weight()
             return torch.ops.ipex.conv_prepack(w, self._ctx.bias(), self._stride, self._pad_l, self._pad_r,
                                                self._dilation, self.groups, True, output_padding, w.dtype)
@@ -324,11 +324,11 @@ class PackedConv(_Packed):
 
     @torch.jit.unused
     def _cached_variant(self, output_padding: List[int]) -> torch.classes.ipex.ConvContext:
-        variants = self.__dict__.setdefault("_variants", {})
-        key = tuple(output_padding)
+        variants = self.__dict__.setdefault("_variants", {})  # str keys: TorchScript can type the dict
+        key = ",".join(map(str, output_padding))
         if key not in variants:
             variants[key] = ops().conv_prepack(self._ctx.weight(), self._ctx.bias(), self._stride, self._pad_l,
-                                               self._pad_r, self._dilation, self.groups, True, list(key),
+                                               self._pad_r, self._dilation, self.groups, True, output_padding,
                                                self._dtype)
         return variants[key]
 
