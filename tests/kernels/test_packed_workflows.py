@@ -265,4 +265,5 @@ def test_script_with_padding_modes(kops):
         x = torch.randn(2, 3, 7, 6)
         with torch.no_grad():
             assert rel_err(s(x), m(x)) <= TOL
-            assert rel_err(s(x[0]), m(x[0])) <= TOL
+            if mode != "circular":  # stock 1.13 pads unbatched inputs circularly only in 1-D
+                assert rel_err(s(x[0]), m(x[0])) <= TOL
