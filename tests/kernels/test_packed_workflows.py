@@ -267,3 +267,17 @@ def test_script_with_padding_modes(kops):
             assert rel_err(s(x), m(x)) <= TOL
             if mode != "circular":  # stock 1.13 pads unbatched inputs circularly only in 1-D
                 assert rel_err(s(x[0]), m(x[0])) <= TOL
+
+
+def test_assigning_weight_and_bias_repacks(kops):
+    from ipex.nn import PackedConv, PackedLinear
+    torch.manual_seed(7)
+    for stock, x in ((nn.Linear(5, 4).eval(), torch.randn(3, 5)), (nn.Conv2d(3, 4, 3).eval(), torch.randn(1, 3, 6, 6))):
+        packed = PackedLinear(stock) if isinstance(stock, nn.Linear) else PackedConv(stock)
+        stock.weight = nn.Parameter(torch.randn_like(stock.weight))
+        packed.weight = nn.Parameter(stock.weight.detach().clone())
+        stock.bias = None
+        packed.bias = None
+        assert packed.bias is None and "bias" not in packed.state_dict()
+        with torch.no_grad():
+            assert rel_err(packed(x), stock(x)) <= TOL

@@ -135,6 +135,19 @@ class _Packed(nn.Module):
         new.__dict__["_ctx"] = new._pack(ctx.weight(), ctx.bias())  # the folded weights as they are
         return new
 
+    def __setattr__(self, name, value):
+        # `layer.weight = ...` / `layer.bias = ...` as on a stock layer: the layer repacks.
+        if name in ("weight", "bias") and "_ctx" in self.__dict__:
+            w, b = self._public()
+            if name == "weight":
+                w = value.detach()
+            else:
+                b = None if value is None else value.detach()
+                self._had_bias = value is not None
+            self._repack(w, b)
+            return
+        super().__setattr__(name, value)
+
     def _apply(self, fn):
         """Module.to()/.double()/.half()/...: the weight follows as a parameter would, and the
         layer is repacked for its new dtype (float32/bfloat16 pack, others run on ATen)."""
