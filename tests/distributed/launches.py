@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from cluster import DIE_WITH_PYTEST
+
 HERE = pathlib.Path(__file__).resolve().parent
 TORCH_PYTHON = "/usr/bin/python3"
 PROBE = HERE / "probe_allreduce.py"
@@ -34,14 +36,18 @@ class Launch:
 def launch(argv, env=None, timeout=LAUNCH_TIMEOUT):
     """Run argv (usually `node.command([...])`) to its end, or fail the test after timeout."""
     start = time.monotonic()
-    process = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE,
+    process = subprocess.Popen([*DIE_WITH_PYTEST, *map(str, argv)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env,
                                start_new_session=True)
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
+        try:
+            stdout, stderr = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # ranks on the other node still hold the pipes
+            process.kill()
+            stdout, stderr = "(unread)", "(unread)"
         pytest.fail(f"{argv} did not end within {timeout} s\n--- stdout\n{stdout}\n"
                     f"--- stderr\n{stderr}")
     return Launch(process.returncode, stdout, stderr, time.monotonic() - start)
@@ -102,9 +108,9 @@ class LiveLaunch:
 
     def __init__(self, argv, env=None):
         self.start = time.monotonic()
-        self.process = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, env=env,
-                                        start_new_session=True)
+        self.process = subprocess.Popen([*DIE_WITH_PYTEST, *map(str, argv)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, env=env, start_new_session=True)
         self.lines = []
         self._queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
