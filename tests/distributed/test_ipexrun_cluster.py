@@ -249,3 +249,16 @@ def test_ipexruns_started_by_srun_split_the_node(ipexrun, cluster, slurm):
     check_colocated_split(result)
     assert cluster.wait_quiet() == {}
 
+
+
+@pytest.mark.parametrize("mpiexec", [
+    ["mpiexec.hydra", "-np", "2"],
+    ["mpiexec.openmpi", "-np", "2", "--bind-to", "none"],
+], ids=["hydra", "openmpi"])
+def test_ipexruns_started_by_mpiexec_split_the_node(ipexrun, cluster, mpiexec):
+    # Open MPI binds nothing here (--bind-to none): the split is ipexrun's.
+    env = launch_environment(cluster)
+    result = launch(cluster.nodes[0].command([*mpiexec, ipexrun, ACTIONS, "report"]), env=env,
+                    timeout=60)
+    check_colocated_split(result)
+    assert cluster.wait_quiet() == {}
