@@ -164,6 +164,14 @@ def test_to_and_eval_keep_working(models):
     name, stock, packed, x = models[0]
     moved = copy.deepcopy(packed).to("cpu").to(torch.float32).eval()
     _check(moved, stock, x)
+    # a dtype change moves the weights as it moves parameters: .double() runs in float64
+    doubled = copy.deepcopy(packed).double()
+    with torch.no_grad():
+        out, ref = doubled(x.double()), copy.deepcopy(stock).double()(x.double())
+    assert out.dtype == torch.float64 and rel_err(out, ref) <= 1e-12
+    back = doubled.float()
+    _check(back, stock, x)
+    assert back[0]._ctx.compute_dtype() == 6  # float32 again: packed for oneDNN
 
 
 def test_unbatched_transformer_like_stock(models):
@@ -209,3 +217,19 @@ def test_packed_encoder_gives_stock_nested_tensor_results(models):
         ref = stock(src, src_key_padding_mask=left_aligned)
         out = packed(src, src_key_padding_mask=left_aligned)
     assert out.shape == ref.shape == (3, 6, 16) and rel_err(out.detach(), ref.detach()) <= TOL
+
+
+def test_optimize_packs_a_whole_encoder(kops):
+    import ipex
+    from ipex.nn import PackedTransformerEncoder
+    torch.manual_seed(4)
+    layer = nn.TransformerEncoderLayer(16, 4, 32, 0.0, batch_first=True)
+    model = nn.Sequential(nn.Linear(8, 16), nn.TransformerEncoder(layer, 2)).eval()
+    opt = ipex.optimize(model)
+    assert isinstance(opt[1], PackedTransformerEncoder)
+    x = torch.randn(2, 6, 8)
+    kpm = torch.tensor([[0, 0, 0, 0, 1, 1], [0, 0, 0, 1, 1, 1]], dtype=torch.bool)
+    with torch.no_grad():
+        ref = model[1](model[0](x), src_key_padding_mask=kpm)
+        out = opt[1](opt[0](x), src_key_padding_mask=kpm)
+    assert out.shape == ref.shape == (2, 4, 16) and rel_err(out, ref) <= TOL

@@ -135,6 +135,17 @@ class _Packed(nn.Module):
         new.__dict__["_ctx"] = new._pack(ctx.weight(), ctx.bias())  # the folded weights as they are
         return new
 
+    def _apply(self, fn):
+        """Module.to()/.double()/.half()/...: the weight follows as a parameter would, and the
+        layer is repacked for its new dtype (float32/bfloat16 pack, others run on ATen)."""
+        super()._apply(fn)
+        w, b = self._public()
+        new_w = fn(w)
+        if new_w.dtype != w.dtype or new_w.device != w.device:
+            self._dtype = new_w.dtype
+            self._repack(new_w, None if b is None else fn(b))
+        return self
+
     @property
     def weight(self) -> Tensor:
         """The layer's own weight in PyTorch's shape (a fresh tensor)."""
@@ -202,6 +213,12 @@ class _Packed(nn.Module):
             self._bn.pending = (w, b)
         else:
             self._repack(w, b)
+
+
+@torch.jit.unused
+def _as_operand(other):
+    """A Python number as the second operand: the 0-d tensor that `y + number` behaves like."""
+    return other if other is None or isinstance(other, Tensor) else torch.as_tensor(other)
 
 
 def _transposed_output_padding(x: Tensor, output_size: List[int], nd: int, stride: List[int],
@@ -276,6 +293,8 @@ class PackedConv(_Packed):
         """Runs with an explicit post-op chain (e.g. "badd+relu" with `other`). An unbatched
         input runs as a batch of one; a transposed convolution honours `output_size`."""
         scalars: List[float] = [] if args is None else args
+        if not torch.jit.is_scripting():
+            other = _as_operand(other)
         ctx = self._ctx
         if output_size is not None and self.transposed:
             op = _transposed_output_padding(x, output_size, self._nd, self._stride, self._pad_l, self._kernel,
@@ -344,6 +363,8 @@ class PackedLinear(_Packed):
         """Runs with an explicit post-op chain; `out_dtype` may ask a bfloat16 layer for a
         float32 result."""
         scalars: List[float] = [] if args is None else args
+        if not torch.jit.is_scripting():
+            other = _as_operand(other)
         if torch.jit.is_scripting() or torch.jit.is_tracing():
             return torch.ops.ipex.linear_run(x, self._ctx, post_op, scalars, other, out_dtype)
         return self._runner_for_ctx().run(x, post_op, scalars, other, out_dtype)
