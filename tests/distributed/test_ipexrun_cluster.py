@@ -73,7 +73,8 @@ def check_rank_variables(reports, master_addr, master_port):
 
 
 def check_log_files(log_dir, reports):
-    """One file per rank: each rank's report is in exactly one file, alone."""
+    """One file per rank, named after the rank and the node that wrote it: each rank's
+    report is in exactly one file, alone."""
     holders = {}
     for name in os.listdir(log_dir):
         with open(os.path.join(log_dir, name), errors="replace") as log:
@@ -82,6 +83,8 @@ def check_log_files(log_dir, reports):
         for rank in ranks:
             holders[rank] = name
     assert sorted(holders) == sorted(reports), os.listdir(log_dir)
+    for rank, name in holders.items():
+        assert f"rank_{rank}_{reports[rank]['host']}" in name, name
 
 
 def test_allreduce_needs_no_rank_mapping(ipexrun, cluster, mpi, env, master_port, tmp_path):
@@ -120,6 +123,10 @@ def test_sigterm_stops_every_rank(ipexrun, cluster, mpi, env):
                                                            "wait")), env=env)
     try:
         job.wait_for_lines(lambda line: "READY" in line, 4, timeout=60)
+        for line in job.lines:
+            if "READY" in line:  # `[rank R host] READY R`, R from the RANK ipexrun set
+                prefix = PREFIX.match(line)
+                assert prefix and line.split()[-1] == prefix[1], line
         # The launch's pid is ipexrun itself (nsenter, unshare and sh exec into it), or
         # salloc, whose child ipexrun is then the one signalled.
         target = job.process.pid
