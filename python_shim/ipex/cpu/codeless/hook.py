@@ -17,6 +17,7 @@ input is in training mode / needs gradients / is not a plain CPU tensor, the mod
 hooks, or the model's parameters are not float32.
 """
 import contextlib
+import itertools
 import threading
 import warnings
 import weakref
@@ -352,7 +353,8 @@ class CodelessHook:
             try:
                 with self.nested(), warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    copy = self._optimize(module, dtype=self.dtype, inplace=False, **extra)
+                    with _tensors_kept(module):
+                        copy = self._optimize(module, dtype=self.dtype, inplace=False, **extra)
                     is_graph = graph and any(isinstance(m, torch.jit.ScriptModule) for m in copy.modules())
                     with torch.no_grad(), torch.cpu.amp.autocast(enabled=self.dtype == torch.bfloat16):
                         got = copy(*inputs) if is_graph else copy(*args, **kwargs)
@@ -391,6 +393,21 @@ class CodelessHook:
             same = False
         (entry.accepted if same else entry.rejected).add(key)
         return inputs if same else None
+
+
+@contextlib.contextmanager
+def _tensors_kept(model):
+    """ipex.optimize's copy starts out sharing the model's tensors: a tensor it re-points
+    (`.data = ...`, e.g. a dtype cast) is pointed back on the model afterwards."""
+    saved = [(t, t.detach(), t._version) for t in itertools.chain(model.parameters(), model.buffers())]
+    try:
+        yield
+    finally:
+        for t, before, version in saved:
+            if t.data_ptr() != before.data_ptr() or t.dtype != before.dtype or t.shape != before.shape:
+                torch._C._TensorBase.data.__set__(t, before)
+            elif t._version != version:
+                warnings.warn("auto_ipex: ipex.optimize changed a weight of the model in place")
 
 
 @contextlib.contextmanager
