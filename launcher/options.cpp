@@ -112,104 +112,222 @@ std::map<std::string, T> choices(std::initializer_list<std::pair<const std::stri
     return std::map<std::string, T>(items);
 }
 
-}  // namespace
+// One titled section of --help. Options added through it are listed under its title;
+// --help lists the sections in the order their first option is added.
+class HelpSection {
+  public:
+    HelpSection(CLI::App& app, std::string title) : app_(app), title_(std::move(title)) {}
 
-ParseResult parse_options(int argc, const char* const* argv) {
-    LaunchOptions o;
-    CLI::App app{
-        "Launch one or more instances of a program (usually a PyTorch script), each bound to "
-        "its own CPUs and NUMA memory, with a tuned allocator and OpenMP runtime.",
-        "ipexrun"};
-    app.prefix_command();  // the first non-option is the program; the rest are its arguments
-    app.set_config("--config", "", "Read options from a TOML or INI file (command line wins)");
-    app.set_version_flag("--version", "ipexrun 0.1.0");
+    template <typename T>
+    CLI::Option* option(const std::string& names, T& target, const std::string& help) {
+        return app_.add_option(names, target, help)->group(title_);
+    }
+    CLI::Option* flag(const std::string& names, bool& target, const std::string& help) {
+        return app_.add_flag(names, target, help)->group(title_);
+    }
+    CLI::Option* adopt(CLI::Option* option) { return option->group(title_); }
 
+  private:
+    CLI::App& app_;
+    std::string title_;
+};
+
+// Option text that only becomes typed LaunchOptions after parsing.
+struct RawOptions {
     std::string ncores, nodes_list, cores_list, instance_idx, strategy = "scatter";
     std::string allocator = "auto", omp = "auto", task_manager = "auto", preload = "auto";
     int node_id = -1;
     bool enable_tcmalloc = false, enable_jemalloc = false, default_allocator = false;
     bool disable_numactl = false, disable_taskset = false, disable_iomp = false;
     bool multi_instance = false;
+};
 
-    // Instances and their CPUs.
-    app.add_option(spellings({"--ninstances", "--ninstance"}), o.plan.ninstances,
-                   "Number of instances (0: from the other options)");
-    app.add_option(spellings({"--ncores-per-instance", "--ncore_per_instance"}), ncores,
-                   "Cores per instance: 0 even split, -1 greedy, N, or one size per instance "
-                   "(5 5 6)");
-    app.add_option(spellings({"--nodes-list", "--node-list"}), nodes_list,
-                   "NUMA nodes to use, e.g. 0,2-3");
-    app.add_option("--node_id,--node-id", node_id, "(old) use only this NUMA node");
-    app.add_option(spellings({"--cores-list", "--core_list", "--core-list"}), cores_list,
-                   "CPUs to use, e.g. '0-3, 8'");
-    app.add_flag(spellings({"--use-logical-cores", "--use_logical_core", "--use-logical-core"}),
-                 o.plan.use_logical_cores, "Also use SMT siblings");
-    app.add_flag(spellings({"--use-e-cores"}), o.plan.use_e_cores,
-                 "Also use efficiency cores of hybrid CPUs");
-    app.add_flag(spellings({"--bind-numa-node", "--skip-cross-node-cores"}), o.plan.bind_numa_node,
-                 "Keep every instance inside one NUMA node");
-    app.add_option(spellings({"--strategy"}), strategy,
-                   "Where fixed-size instances go when fewer than fit: scatter or close")
-        ->check(CLI::IsMember({"scatter", "close"}));
-    app.add_flag(spellings({"--latency-mode"}), o.plan.latency_mode,
-                 "4 cores an instance, as many instances as fit");
-    app.add_flag(spellings({"--throughput-mode"}), o.plan.throughput_mode,
-                 "One instance per NUMA node");
-    app.add_option(spellings({"--instance-idx", "--rank"}), instance_idx,
-                   "Run only these instances, e.g. 0,2-3 (-1: all)");
-    app.add_flag(spellings({"--multi-instance"}), multi_instance,
-                 "(old) throughput mode unless sizes are given");
-    app.add_option("--topology", o.topology_file,
-                   "Plan for the machine described by this hwloc XML file");
-
-    // Environment of the instances.
-    app.add_option(spellings({"--memory-allocator"}), allocator,
-                   "auto, default, tcmalloc or jemalloc")
-        ->check(CLI::IsMember({"auto", "default", "tcmalloc", "jemalloc"}));
-    app.add_option(spellings({"--omp-runtime"}), omp, "auto, default (GNU) or intel")
-        ->check(CLI::IsMember({"auto", "default", "intel"}));
-    app.add_flag(spellings({"--benchmark"}), o.env.benchmark,
-                 "allocator settings for steady-state benchmarking: freed memory is kept, not "
-                 "returned (jemalloc decay off; tcmalloc release rate 0, 256 MiB thread caches)");
-    app.add_flag("--enable_tcmalloc,--enable-tcmalloc", enable_tcmalloc, "(old) tcmalloc");
-    app.add_flag("--enable_jemalloc,--enable-jemalloc", enable_jemalloc, "(old) jemalloc");
-    app.add_flag("--use_default_allocator,--use-default-allocator", default_allocator,
-                 "(old) the default allocator");
-    app.add_flag("--disable_iomp,--disable-iomp", disable_iomp, "(old) GNU OpenMP");
-    app.add_option(spellings({"--runtime-preload"}), preload,
-                   "Preload libipex_runtime.so: auto (Python programs), on, off")
-        ->check(CLI::IsMember({"auto", "on", "off"}));
-
-    // Binding and running.
-    app.add_option(spellings({"--multi-task-manager"}), task_manager,
-                   "How CPUs and memory are bound: auto (directly), numactl, taskset, none")
-        ->check(CLI::IsMember({"auto", "none", "numactl", "taskset"}));
-    app.add_flag("--disable_numactl,--disable-numactl", disable_numactl, "(old) use taskset");
-    app.add_flag("--disable_taskset,--disable-taskset", disable_taskset, "(old) use numactl");
-    app.add_flag("-m,--module", o.module, "Run the program as a Python module (python -m)");
-    app.add_flag(spellings({"--no-python"}), o.no_python, "Run the program directly");
-    app.add_option("--python", o.python,
+void add_launch_options(HelpSection section, CLI::App& app, LaunchOptions& o, RawOptions& raw) {
+    section.adopt(app.get_help_ptr());
+    section.adopt(app.set_version_flag("--version", "ipexrun 0.1.0"));
+    section.adopt(
+        app.set_config("--config", "", "Read options from a TOML or INI file (command line wins)"));
+    section.flag("-m,--module", o.module, "Run the program as a Python module (python -m)");
+    section.flag(spellings({"--no-python"}), o.no_python, "Run the program directly");
+    section.option("--python", o.python,
                    "Python interpreter (default: $IPEXRUN_PYTHON, else the one found at build "
                    "time)");
-    app.add_flag("--dry-run,--dry_run", o.dry_run, "Print the plan as JSON and run nothing");
-    app.add_option(spellings({"--log-dir", "--log_path", "--log-path"}), o.log_dir,
-                   "Write one log file per instance (and one for ipexrun) here");
-    app.add_option(spellings({"--log-file-prefix"}), o.log_prefix, "Log file name prefix");
-    app.add_flag(spellings({"--keep-going"}), o.keep_going,
-                 "A failing instance does not stop the others");
-    app.add_option(spellings({"--grace-period"}), o.grace_seconds,
-                   "Seconds between SIGTERM and SIGKILL when stopping instances")
-        ->check(CLI::NonNegativeNumber);
+    section
+        .option(spellings({"--runtime-preload"}), raw.preload,
+                "Preload libipex_runtime.so into every instance: auto (Python programs), on, off")
+        ->check(CLI::IsMember({"auto", "on", "off"}));
+    section.flag("--dry-run,--dry_run", o.dry_run, "Print the plan as JSON and run nothing");
+    section.option("--topology", o.topology_file,
+                   "Plan for the machine described by this hwloc XML file (with --dry-run)");
+}
 
-    // Codeless optimisation.
-    app.add_flag(spellings({"--auto-ipex"}), o.auto_ipex,
+void add_instance_options(HelpSection section, LaunchOptions& o, RawOptions& raw) {
+    section.option(spellings({"--ninstances", "--ninstance"}), o.plan.ninstances,
+                   "Number of instances (0: from the other options)");
+    section.option(spellings({"--ncores-per-instance", "--ncore_per_instance"}), raw.ncores,
+                   "Cores per instance: 0 even split, -1 greedy, N, or one size per instance "
+                   "(5 5 6)");
+    section.option(spellings({"--nodes-list", "--node-list"}), raw.nodes_list,
+                   "NUMA nodes to use, e.g. 0,2-3");
+    section.option("--node_id,--node-id", raw.node_id, "(old) use only this NUMA node");
+    section.option(spellings({"--cores-list", "--core_list", "--core-list"}), raw.cores_list,
+                   "CPUs to use, e.g. '0-3, 8'");
+    section.flag(spellings({"--use-logical-cores", "--use_logical_core", "--use-logical-core"}),
+                 o.plan.use_logical_cores, "Also use SMT siblings");
+    section.flag(spellings({"--use-e-cores"}), o.plan.use_e_cores,
+                 "Also use efficiency cores of hybrid CPUs");
+    section.flag(spellings({"--bind-numa-node", "--skip-cross-node-cores"}), o.plan.bind_numa_node,
+                 "Keep every instance inside one NUMA node");
+    section
+        .option(spellings({"--strategy"}), raw.strategy,
+                "Where fixed-size instances go when fewer than fit: scatter or close")
+        ->check(CLI::IsMember({"scatter", "close"}));
+    section.flag(spellings({"--latency-mode"}), o.plan.latency_mode,
+                 "4 cores an instance, as many instances as fit");
+    section.flag(spellings({"--throughput-mode"}), o.plan.throughput_mode,
+                 "One instance per NUMA node");
+    section.option(spellings({"--instance-idx", "--rank"}), raw.instance_idx,
+                   "Run only these instances, e.g. 0,2-3 (-1: all)");
+    section.flag(spellings({"--multi-instance"}), raw.multi_instance,
+                 "(old) throughput mode unless sizes are given");
+    section
+        .option(spellings({"--multi-task-manager"}), raw.task_manager,
+                "How CPUs and memory are bound: auto (directly), numactl, taskset, none")
+        ->check(CLI::IsMember({"auto", "none", "numactl", "taskset"}));
+    section.flag("--disable_numactl,--disable-numactl", raw.disable_numactl, "(old) use taskset");
+    section.flag("--disable_taskset,--disable-taskset", raw.disable_taskset, "(old) use numactl");
+}
+
+void add_allocator_options(HelpSection section, RawOptions& raw) {
+    section
+        .option(spellings({"--memory-allocator"}), raw.allocator,
+                "auto, default, tcmalloc or jemalloc")
+        ->check(CLI::IsMember({"auto", "default", "tcmalloc", "jemalloc"}));
+    section.flag("--enable_tcmalloc,--enable-tcmalloc", raw.enable_tcmalloc, "(old) tcmalloc");
+    section.flag("--enable_jemalloc,--enable-jemalloc", raw.enable_jemalloc, "(old) jemalloc");
+    section.flag("--use_default_allocator,--use-default-allocator", raw.default_allocator,
+                 "(old) the default allocator");
+}
+
+void add_openmp_options(HelpSection section, RawOptions& raw) {
+    section.option(spellings({"--omp-runtime"}), raw.omp, "auto, default (GNU) or intel")
+        ->check(CLI::IsMember({"auto", "default", "intel"}));
+    section.flag("--disable_iomp,--disable-iomp", raw.disable_iomp, "(old) GNU OpenMP");
+}
+
+// Multi-node launch options join the "Distributed" section, added between OpenMP and
+// codeless so that --help lists it there.
+
+void add_codeless_options(HelpSection section, LaunchOptions& o) {
+    section.flag(spellings({"--auto-ipex"}), o.auto_ipex,
                  "Optimise the program's modules with ipex.optimize without code changes");
-    app.add_option(spellings({"--dtype"}), o.dtype, "With --auto-ipex: float32 or bfloat16")
+    section.option(spellings({"--dtype"}), o.dtype, "With --auto-ipex: float32 or bfloat16")
         ->check(CLI::IsMember({"float32", "bfloat16"}));
-    app.add_flag(spellings({"--auto-ipex-verbose"}), o.auto_ipex_verbose,
+    section.flag(spellings({"--auto-ipex-verbose"}), o.auto_ipex_verbose,
                  "With --auto-ipex: report what was optimised");
-    app.add_flag(spellings({"--disable-ipex-graph-mode"}), o.disable_ipex_graph_mode,
+    section.flag(spellings({"--disable-ipex-graph-mode"}), o.disable_ipex_graph_mode,
                  "With --auto-ipex: no TorchScript graph mode");
+}
+
+void add_logging_options(HelpSection section, LaunchOptions& o) {
+    section.option(spellings({"--log-dir", "--log_path", "--log-path"}), o.log_dir,
+                   "Write one log file per instance (and one for ipexrun) here");
+    section.option(spellings({"--log-file-prefix"}), o.log_prefix, "Log file name prefix");
+    section.flag(spellings({"--keep-going"}), o.keep_going,
+                 "A failing instance does not stop the others");
+    section
+        .option(spellings({"--grace-period"}), o.grace_seconds,
+                "Seconds between SIGTERM and SIGKILL when stopping instances")
+        ->check(CLI::NonNegativeNumber);
+}
+
+void add_benchmark_options(HelpSection section, LaunchOptions& o) {
+    section.flag(spellings({"--benchmark"}), o.env.benchmark,
+                 "allocator settings for steady-state benchmarking: freed memory is kept, not "
+                 "returned (jemalloc decay off; tcmalloc release rate 0, 256 MiB thread caches)");
+}
+
+// Turns option text into typed options; throws UsageError for text that cannot be used.
+void resolve(const RawOptions& raw, LaunchOptions& o) {
+    o.plan.ncores_per_instance = parse_sizes(raw.ncores);
+    o.plan.nodes_list = parse_list("--nodes-list", raw.nodes_list);
+    if (raw.node_id >= 0) {
+        if (!o.plan.nodes_list.empty())
+            throw UsageError("--node_id and --nodes-list cannot be used together");
+        o.plan.nodes_list = {raw.node_id};
+    }
+    o.plan.cores_list = parse_list("--cores-list", raw.cores_list);
+    o.plan.instance_idx = parse_instance_idx(raw.instance_idx);
+    o.plan.strategy =
+        raw.strategy == "close" ? affinity::Strategy::kClose : affinity::Strategy::kScatter;
+    if (raw.multi_instance && o.plan.ninstances == 0 && o.plan.ncores_per_instance.empty() &&
+        !o.plan.latency_mode)
+        o.plan.throughput_mode = true;
+
+    using allocator::MemoryAllocator;
+    o.env.allocator = choices<MemoryAllocator>({{"auto", MemoryAllocator::kAuto},
+                                                {"default", MemoryAllocator::kDefault},
+                                                {"tcmalloc", MemoryAllocator::kTcmalloc},
+                                                {"jemalloc", MemoryAllocator::kJemalloc}})
+                          .at(raw.allocator);
+    const int old_allocators = raw.enable_tcmalloc + raw.enable_jemalloc + raw.default_allocator;
+    if (old_allocators > 1)
+        o.notes.push_back(
+            "more than one of --enable_tcmalloc, --enable_jemalloc and "
+            "--use_default_allocator: using auto");
+    else if (raw.enable_tcmalloc)
+        o.env.allocator = MemoryAllocator::kTcmalloc;
+    else if (raw.enable_jemalloc)
+        o.env.allocator = MemoryAllocator::kJemalloc;
+    else if (raw.default_allocator)
+        o.env.allocator = MemoryAllocator::kDefault;
+
+    using allocator::OmpRuntime;
+    o.env.omp = choices<OmpRuntime>({{"auto", OmpRuntime::kAuto},
+                                     {"default", OmpRuntime::kDefault},
+                                     {"intel", OmpRuntime::kIntel}})
+                    .at(raw.omp);
+    if (raw.disable_iomp) o.env.omp = OmpRuntime::kDefault;
+
+    o.task_manager = choices<TaskManager>({{"auto", TaskManager::kAuto},
+                                           {"none", TaskManager::kNone},
+                                           {"numactl", TaskManager::kNumactl},
+                                           {"taskset", TaskManager::kTaskset}})
+                         .at(raw.task_manager);
+    if (raw.disable_numactl && raw.disable_taskset)
+        o.task_manager = TaskManager::kNone;
+    else if (raw.disable_numactl)
+        o.task_manager = TaskManager::kTaskset;
+    else if (raw.disable_taskset)
+        o.task_manager = TaskManager::kNumactl;
+    o.runtime_preload = choices<RuntimePreload>({{"auto", RuntimePreload::kAuto},
+                                                 {"on", RuntimePreload::kOn},
+                                                 {"off", RuntimePreload::kOff}})
+                            .at(raw.preload);
+    if (o.module && o.no_python) throw UsageError("-m and --no-python cannot be used together");
+    if (o.auto_ipex && o.no_python)
+        throw UsageError("--auto-ipex optimises Python programs; it cannot go with --no-python");
+}
+
+}  // namespace
+
+ParseResult parse_options(int argc, const char* const* argv) {
+    LaunchOptions o;
+    RawOptions raw;
+    CLI::App app{
+        "Launch one or more instances of a program (usually a PyTorch script), each bound to "
+        "its own CPUs and NUMA memory, with a tuned allocator and OpenMP runtime.",
+        "ipexrun"};
+    app.prefix_command();  // the first non-option is the program; the rest are its arguments
+    app.footer(
+        "The program and its arguments follow the options: ipexrun [OPTIONS] program [ARGS...]");
+    add_launch_options({app, "Launch and program"}, app, o, raw);
+    add_instance_options({app, "Instances and cores"}, o, raw);
+    add_allocator_options({app, "Memory allocator"}, raw);
+    add_openmp_options({app, "OpenMP"}, raw);
+    add_codeless_options({app, "Codeless optimisation (auto_ipex)"}, o);
+    add_logging_options({app, "Logging and supervision"}, o);
+    add_benchmark_options({app, "Benchmarking"}, o);
 
     std::vector<std::string> args = join_size_lists(argc, argv);
     std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);  // CLI11 wants it reversed
@@ -223,65 +341,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
         o.program = rest.front();
         o.program_args.assign(rest.begin() + 1, rest.end());
 
-        o.plan.ncores_per_instance = parse_sizes(ncores);
-        o.plan.nodes_list = parse_list("--nodes-list", nodes_list);
-        if (node_id >= 0) {
-            if (!o.plan.nodes_list.empty())
-                throw UsageError("--node_id and --nodes-list cannot be used together");
-            o.plan.nodes_list = {node_id};
-        }
-        o.plan.cores_list = parse_list("--cores-list", cores_list);
-        o.plan.instance_idx = parse_instance_idx(instance_idx);
-        o.plan.strategy =
-            strategy == "close" ? affinity::Strategy::kClose : affinity::Strategy::kScatter;
-        if (multi_instance && o.plan.ninstances == 0 && o.plan.ncores_per_instance.empty() &&
-            !o.plan.latency_mode)
-            o.plan.throughput_mode = true;
-
-        using allocator::MemoryAllocator;
-        o.env.allocator = choices<MemoryAllocator>({{"auto", MemoryAllocator::kAuto},
-                                                    {"default", MemoryAllocator::kDefault},
-                                                    {"tcmalloc", MemoryAllocator::kTcmalloc},
-                                                    {"jemalloc", MemoryAllocator::kJemalloc}})
-                              .at(allocator);
-        const int old_allocators = enable_tcmalloc + enable_jemalloc + default_allocator;
-        if (old_allocators > 1)
-            o.notes.push_back(
-                "more than one of --enable_tcmalloc, --enable_jemalloc and "
-                "--use_default_allocator: using auto");
-        else if (enable_tcmalloc)
-            o.env.allocator = MemoryAllocator::kTcmalloc;
-        else if (enable_jemalloc)
-            o.env.allocator = MemoryAllocator::kJemalloc;
-        else if (default_allocator)
-            o.env.allocator = MemoryAllocator::kDefault;
-
-        using allocator::OmpRuntime;
-        o.env.omp = choices<OmpRuntime>({{"auto", OmpRuntime::kAuto},
-                                         {"default", OmpRuntime::kDefault},
-                                         {"intel", OmpRuntime::kIntel}})
-                        .at(omp);
-        if (disable_iomp) o.env.omp = OmpRuntime::kDefault;
-
-        o.task_manager = choices<TaskManager>({{"auto", TaskManager::kAuto},
-                                               {"none", TaskManager::kNone},
-                                               {"numactl", TaskManager::kNumactl},
-                                               {"taskset", TaskManager::kTaskset}})
-                             .at(task_manager);
-        if (disable_numactl && disable_taskset)
-            o.task_manager = TaskManager::kNone;
-        else if (disable_numactl)
-            o.task_manager = TaskManager::kTaskset;
-        else if (disable_taskset)
-            o.task_manager = TaskManager::kNumactl;
-        o.runtime_preload = choices<RuntimePreload>({{"auto", RuntimePreload::kAuto},
-                                                     {"on", RuntimePreload::kOn},
-                                                     {"off", RuntimePreload::kOff}})
-                                .at(preload);
-        if (o.module && o.no_python) throw UsageError("-m and --no-python cannot be used together");
-        if (o.auto_ipex && o.no_python)
-            throw UsageError(
-                "--auto-ipex optimises Python programs; it cannot go with --no-python");
+        resolve(raw, o);
     } catch (const CLI::CallForHelp&) {
         std::cout << app.help();
         return {std::nullopt, 0};

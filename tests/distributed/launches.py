@@ -1,0 +1,95 @@
+"""Running a launch on the namespace cluster and reading what its probe ranks reported."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+TORCH_PYTHON = "/usr/bin/python3"
+PROBE = HERE / "probe_allreduce.py"
+RANK_ENV = HERE / "rank_env.sh"
+# Four torch imports on two shared CPUs take 6-17 s; a hang must still end the test.
+LAUNCH_TIMEOUT = 150
+
+
+@dataclass
+class Launch:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def describe(self):
+        return (f"exit {self.returncode} after {self.seconds:.1f} s\n--- stdout\n{self.stdout}"
+                f"\n--- stderr\n{self.stderr}")
+
+
+def launch(argv, env=None, timeout=LAUNCH_TIMEOUT):
+    """Run argv (usually `node.command([...])`) to its end, or fail the test after timeout."""
+    start = time.monotonic()
+    process = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"{argv} did not end within {timeout} s\n--- stdout\n{stdout}\n"
+                    f"--- stderr\n{stderr}")
+    return Launch(process.returncode, stdout, stderr, time.monotonic() - start)
+
+
+def rank_environment(cluster, master_port, **extra):
+    """The environment every rank needs on the cluster: gloo on the private link."""
+    return dict(os.environ, MASTER_ADDR=cluster.nodes[0].address, MASTER_PORT=str(master_port),
+                GLOO_SOCKET_IFNAME="eth1", **extra)
+
+
+def probe_reports(output):
+    """The probes' reports by rank, with the line each came in (which may carry a
+    launcher's prefix). Bare hydra may glue two ranks' lines together: each report is
+    decoded where its marker starts."""
+    reports = {}
+    decoder = json.JSONDecoder()
+    for line in output.splitlines():
+        pieces = line.split("PROBE ")
+        for piece in pieces[1:]:
+            report, _ = decoder.raw_decode(piece)
+            report["line"] = line
+            assert report["rank"] not in reports, f"rank {report['rank']} reported twice"
+            reports[report["rank"]] = report
+    return reports
+
+
+def check_allreduce(result, nodes=("n1", "n2"), ranks_per_node=2):
+    """Every rank ran, on the node block-mapping puts it on, and got the full sum."""
+    assert result.returncode == 0, result.describe()
+    reports = probe_reports(result.stdout)
+    world_size = len(nodes) * ranks_per_node
+    assert sorted(reports) == list(range(world_size)), result.describe()
+    expected_sum = world_size * (world_size + 1) / 2
+    for rank, report in reports.items():
+        assert report["world_size"] == world_size, report
+        assert report["sum"] == expected_sum, report
+        assert report["host"] == nodes[rank // ranks_per_node], report
+    return reports
+
+
+def check_own_cpus(reports, ranks_per_node=2):
+    """Ranks sharing a node may run on no common CPU."""
+    by_node = {}
+    for rank in sorted(reports):
+        by_node.setdefault(reports[rank]["host"], []).append(reports[rank])
+    for host, ranks in by_node.items():
+        assert len(ranks) == ranks_per_node, (host, ranks)
+        taken = set()
+        for report in ranks:
+            cpus = set(report["cpus"])
+            assert cpus and not cpus & taken, f"rank {report['rank']} on {host} shares CPUs"
+            taken |= cpus
