@@ -4,7 +4,7 @@ PackedTransformerEncoderLayer. A bare layer passed to optimize() is itself repla
 from torch import nn
 
 from .._kernels import ops
-from ..dataflow.tracing import has_hooks, stock_type
+from ..dataflow.tracing import editable_modules, has_hooks, stock_type
 from ..nn.packed import PackedConv, PackedLinear
 from ..nn.transformer import PackedTransformerEncoderLayer, can_pack
 
@@ -29,9 +29,11 @@ def run(model, ctx):
     root = replacement(model)
     if root is not None:
         return root
-    for parent in list(model.modules()):
+    for parent in list(editable_modules(model)):
+        if isinstance(parent, nn.MultiheadAttention):
+            continue  # it reads out_proj's weight and bias itself, never calls it
         for name, child in list(parent._modules.items()):
-            if child is not None:
+            if child is not None and not (ctx.has_flow() and ctx.flow(model).read_directly(child)):
                 new = replacement(child)
                 if new is not None:
                     parent._modules[name] = new
