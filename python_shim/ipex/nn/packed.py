@@ -135,6 +135,19 @@ class _Packed(nn.Module):
         new.__dict__["_ctx"] = new._pack(ctx.weight(), ctx.bias())  # the folded weights as they are
         return new
 
+    def __setattr__(self, name, value):
+        # `layer.weight = ...` / `layer.bias = ...` as on a stock layer: the layer repacks.
+        if name in ("weight", "bias") and "_ctx" in self.__dict__:
+            w, b = self._public()
+            if name == "weight":
+                w = value.detach()
+            else:
+                b = None if value is None else value.detach()
+                self._had_bias = value is not None
+            self._repack(w, b)
+            return
+        super().__setattr__(name, value)
+
     def _apply(self, fn):
         """Module.to()/.double()/.half()/...: the weight follows as a parameter would, and the
         layer is repacked for its new dtype (float32/bfloat16 pack, others run on ATen)."""
@@ -316,7 +329,7 @@ class PackedConv(_Packed):
 
     def _variant(self, output_padding: List[int]) -> torch.classes.ipex.ConvContext:
         """The context for another output_padding (a transposed call with output_size)."""
-        if torch.jit.is_scripting():
+        if torch.jit.is_scripting() or torch.jit.is_tracing():
             w = self._ctx.weight()
             return torch.ops.ipex.conv_prepack(w, self._ctx.bias(), self._stride, self._pad_l, self._pad_r,
                                                self._dilation, self.groups, True, output_padding, w.dtype)
@@ -324,11 +337,11 @@ class PackedConv(_Packed):
 
     @torch.jit.unused
     def _cached_variant(self, output_padding: List[int]) -> torch.classes.ipex.ConvContext:
-        variants = self.__dict__.setdefault("_variants", {})
-        key = tuple(output_padding)
+        variants = self.__dict__.setdefault("_variants", {})  # str keys: TorchScript can type the dict
+        key = ",".join(map(str, output_padding))
         if key not in variants:
             variants[key] = ops().conv_prepack(self._ctx.weight(), self._ctx.bias(), self._stride, self._pad_l,
-                                               self._pad_r, self._dilation, self.groups, True, list(key),
+                                               self._pad_r, self._dilation, self.groups, True, output_padding,
                                                self._dtype)
         return variants[key]
 
