@@ -8,6 +8,7 @@
 
 #include "benchmark_run.h"
 #include "distributed_launch.h"
+#include "distributed_plan.h"
 #include "distributed_report.h"
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
@@ -112,7 +113,10 @@ int main(int argc, char** argv) {
     if (options.dist.rank_wrapper) {
         plan.summary = false;  // one table per rank would bury the output; failures are logged
         // The first rank to fail ends the job on every node with its code.
-        supervise.on_failure = [env](int code) { launcher::abort_hydra_job(env, code); };
+        supervise.on_failure = [env](int code) {
+            spdlog::error("{}", launcher::rank_failure_message(code));
+            launcher::abort_hydra_job(env, code);
+        };
     }
     if (const char* address = std::getenv(launcher::kReportAddressVariable);
         options.dist.rank_wrapper && options.benchmark.collecting() && address)

@@ -164,6 +164,14 @@ def test_to_and_eval_keep_working(models):
     name, stock, packed, x = models[0]
     moved = copy.deepcopy(packed).to("cpu").to(torch.float32).eval()
     _check(moved, stock, x)
+    # a dtype change moves the weights as it moves parameters: .double() runs in float64
+    doubled = copy.deepcopy(packed).double()
+    with torch.no_grad():
+        out, ref = doubled(x.double()), copy.deepcopy(stock).double()(x.double())
+    assert out.dtype == torch.float64 and rel_err(out, ref) <= 1e-12
+    back = doubled.float()
+    _check(back, stock, x)
+    assert back[0]._ctx.compute_dtype() == 6  # float32 again: packed for oneDNN
 
 
 def test_unbatched_transformer_like_stock(models):
@@ -209,3 +217,67 @@ def test_packed_encoder_gives_stock_nested_tensor_results(models):
         ref = stock(src, src_key_padding_mask=left_aligned)
         out = packed(src, src_key_padding_mask=left_aligned)
     assert out.shape == ref.shape == (3, 6, 16) and rel_err(out.detach(), ref.detach()) <= TOL
+
+
+def test_optimize_packs_a_whole_encoder(kops):
+    import ipex
+    from ipex.nn import PackedTransformerEncoder
+    torch.manual_seed(4)
+    layer = nn.TransformerEncoderLayer(16, 4, 32, 0.0, batch_first=True)
+    model = nn.Sequential(nn.Linear(8, 16), nn.TransformerEncoder(layer, 2)).eval()
+    opt = ipex.optimize(model)
+    assert isinstance(opt[1], PackedTransformerEncoder)
+    x = torch.randn(2, 6, 8)
+    kpm = torch.tensor([[0, 0, 0, 0, 1, 1], [0, 0, 0, 1, 1, 1]], dtype=torch.bool)
+    with torch.no_grad():
+        ref = model[1](model[0](x), src_key_padding_mask=kpm)
+        out = opt[1](opt[0](x), src_key_padding_mask=kpm)
+    assert out.shape == ref.shape == (2, 4, 16) and rel_err(out, ref) <= TOL
+
+
+class _SizedDeconv(nn.Module):
+    def __init__(self, deconv):
+        super().__init__()
+        self.deconv = deconv
+
+    def forward(self, x):
+        return self.deconv(x, output_size=[x.size(2) * 2, x.size(3) * 2])
+
+
+def test_transposed_output_size_in_script_and_trace(kops):
+    from ipex.nn import PackedConv
+    torch.manual_seed(6)
+    m = nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1).eval()
+    ref_model, packed = _SizedDeconv(m), _SizedDeconv(PackedConv(m))
+    x = torch.randn(1, 4, 5, 6)
+    with torch.no_grad():
+        ref = ref_model(x)
+        _check(packed, ref_model, x)  # eager first: its cached variant must not upset scripting
+        for compiled in (torch.jit.script(packed), torch.jit.trace(packed, x)):
+            assert rel_err(compiled(x), ref) <= TOL
+
+
+def test_script_with_padding_modes(kops):
+    from ipex.nn import PackedConv
+    for mode in ("reflect", "replicate", "circular"):
+        m = nn.Conv2d(3, 4, 3, padding=1, padding_mode=mode).eval()
+        s = torch.jit.script(PackedConv(m))
+        x = torch.randn(2, 3, 7, 6)
+        with torch.no_grad():
+            assert rel_err(s(x), m(x)) <= TOL
+            if mode != "circular":  # stock 1.13 pads unbatched inputs circularly only in 1-D
+                assert rel_err(s(x[0]), m(x[0])) <= TOL
+
+
+def test_assigning_weight_and_bias_repacks(kops):
+    from ipex.nn import PackedConv, PackedLinear
+    torch.manual_seed(7)
+    for stock, x in ((nn.Linear(5, 4).eval(), torch.randn(3, 5)), (nn.Conv2d(3, 4, 3).eval(), torch.randn(1, 3, 6, 6))):
+        packed = PackedLinear(stock) if isinstance(stock, nn.Linear) else PackedConv(stock)
+        stock.weight = nn.Parameter(torch.randn_like(stock.weight))
+        packed.weight = nn.Parameter(stock.weight.detach().clone())
+        stock.bias = None
+        packed.bias = None
+        assert packed.bias is None and "bias" not in packed.state_dict()
+        with torch.no_grad():
+            assert rel_err(packed(x), stock(x)) <= TOL

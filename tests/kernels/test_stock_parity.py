@@ -139,6 +139,7 @@ def test_transposed_output_size_like_stock(kops):
         for size in ([13, 16], [15, 17], [2, 3, 14, 18], [14, 16]):
             _same(p(x, output_size=size), m(x, output_size=size))
         _same(p(x[0], output_size=[15, 16]), m(x[0], output_size=[15, 16]))  # unbatched
+        _same(p(x, [14, 17]), m(x, [14, 17]))  # stock's second positional argument
         with pytest.raises(ValueError, match="valid sizes range from"):
             p(x, output_size=[20, 16])
         with pytest.raises(ValueError, match="valid sizes range from"):
@@ -162,6 +163,8 @@ def _residual_others(y):
         "int": torch.randint(-3, 3, shape),
         "transposed": torch.randn(tuple(reversed(shape))).permute(*reversed(range(y.dim()))),
         "wants_grad": torch.randn(shape, requires_grad=True),
+        "python_float": 1.5,
+        "python_int": 3,
     }
 
 
@@ -188,10 +191,10 @@ def test_residual_post_ops_equal_stock_for_any_other(kops, layer, chain):
         ref = y
         for step in steps:
             ref = ref + other if step == "badd" else ref * other if step == "bmul" else acts[step](ref)
-        with torch.set_grad_enabled(other.requires_grad):
+        with torch.set_grad_enabled(getattr(other, "requires_grad", False)):
             out = p(x, other)
         assert out.dtype == ref.dtype and out.shape == ref.shape, name
-        assert out.requires_grad == ref.requires_grad, name
+        assert out.requires_grad == getattr(ref, "requires_grad", False), name
         assert rel_err(out.detach(), ref.detach()) <= 1e-5, name
 
 

@@ -135,6 +135,30 @@ class _Packed(nn.Module):
         new.__dict__["_ctx"] = new._pack(ctx.weight(), ctx.bias())  # the folded weights as they are
         return new
 
+    def __setattr__(self, name, value):
+        # `layer.weight = ...` / `layer.bias = ...` as on a stock layer: the layer repacks.
+        if name in ("weight", "bias") and "_ctx" in self.__dict__:
+            w, b = self._public()
+            if name == "weight":
+                w = value.detach()
+            else:
+                b = None if value is None else value.detach()
+                self._had_bias = value is not None
+            self._repack(w, b)
+            return
+        super().__setattr__(name, value)
+
+    def _apply(self, fn):
+        """Module.to()/.double()/.half()/...: the weight follows as a parameter would, and the
+        layer is repacked for its new dtype (float32/bfloat16 pack, others run on ATen)."""
+        super()._apply(fn)
+        w, b = self._public()
+        new_w = fn(w)
+        if new_w.dtype != w.dtype or new_w.device != w.device:
+            self._dtype = new_w.dtype
+            self._repack(new_w, None if b is None else fn(b))
+        return self
+
     @property
     def weight(self) -> Tensor:
         """The layer's own weight in PyTorch's shape (a fresh tensor)."""
@@ -204,6 +228,21 @@ class _Packed(nn.Module):
             self._repack(w, b)
 
 
+@torch.jit.unused
+def _output_size_given_positionally(transposed: bool, other: Optional[Tensor], output_size: Optional[List[int]]
+                                    ) -> Tuple[Optional[Tensor], Optional[List[int]]]:
+    """A transposed convolution's second positional argument is stock's output_size."""
+    if transposed and output_size is None and isinstance(other, (list, tuple)):
+        return None, list(other)
+    return other, output_size
+
+
+@torch.jit.unused
+def _as_operand(other):
+    """A Python number as the second operand: the 0-d tensor that `y + number` behaves like."""
+    return other if other is None or isinstance(other, Tensor) else torch.as_tensor(other)
+
+
 def _transposed_output_padding(x: Tensor, output_size: List[int], nd: int, stride: List[int],
                                padding: List[int], kernel: List[int], dilation: List[int]) -> List[int]:
     """The output_padding that gives a transposed convolution of `x` the spatial `output_size`
@@ -268,6 +307,8 @@ class PackedConv(_Packed):
                                   self.transposed, op, self._dtype)
 
     def forward(self, input: Tensor, other: Optional[Tensor] = None, output_size: Optional[List[int]] = None) -> Tensor:
+        if not torch.jit.is_scripting():
+            other, output_size = _output_size_given_positionally(self.transposed, other, output_size)
         return self.run_fused(input, self._post_name, other, self._post_args, output_size)
 
     @torch.jit.export
@@ -276,6 +317,8 @@ class PackedConv(_Packed):
         """Runs with an explicit post-op chain (e.g. "badd+relu" with `other`). An unbatched
         input runs as a batch of one; a transposed convolution honours `output_size`."""
         scalars: List[float] = [] if args is None else args
+        if not torch.jit.is_scripting():
+            other = _as_operand(other)
         ctx = self._ctx
         if output_size is not None and self.transposed:
             op = _transposed_output_padding(x, output_size, self._nd, self._stride, self._pad_l, self._kernel,
@@ -297,7 +340,7 @@ class PackedConv(_Packed):
 
     def _variant(self, output_padding: List[int]) -> torch.classes.ipex.ConvContext:
         """The context for another output_padding (a transposed call with output_size)."""
-        if torch.jit.is_scripting():
+        if torch.jit.is_scripting() or torch.jit.is_tracing():
             w = self._ctx.weight()
             return torch.ops.ipex.conv_prepack(w, self._ctx.bias(), self._stride, self._pad_l, self._pad_r,
                                                self._dilation, self.groups, True, output_padding, w.dtype)
@@ -305,11 +348,11 @@ class PackedConv(_Packed):
 
     @torch.jit.unused
     def _cached_variant(self, output_padding: List[int]) -> torch.classes.ipex.ConvContext:
-        variants = self.__dict__.setdefault("_variants", {})
-        key = tuple(output_padding)
+        variants = self.__dict__.setdefault("_variants", {})  # str keys: TorchScript can type the dict
+        key = ",".join(map(str, output_padding))
         if key not in variants:
             variants[key] = ops().conv_prepack(self._ctx.weight(), self._ctx.bias(), self._stride, self._pad_l,
-                                               self._pad_r, self._dilation, self.groups, True, list(key),
+                                               self._pad_r, self._dilation, self.groups, True, output_padding,
                                                self._dtype)
         return variants[key]
 
@@ -344,6 +387,8 @@ class PackedLinear(_Packed):
         """Runs with an explicit post-op chain; `out_dtype` may ask a bfloat16 layer for a
         float32 result."""
         scalars: List[float] = [] if args is None else args
+        if not torch.jit.is_scripting():
+            other = _as_operand(other)
         if torch.jit.is_scripting() or torch.jit.is_tracing():
             return torch.ops.ipex.linear_run(x, self._ctx, post_op, scalars, other, out_dtype)
         return self._runner_for_ctx().run(x, post_op, scalars, other, out_dtype)

@@ -1,8 +1,10 @@
-"""nn.TransformerEncoderLayer on prepacked oneDNN linears.
+"""nn.TransformerEncoderLayer and nn.TransformerEncoder on prepacked oneDNN linears.
 
 QKV, output projection and both feed-forward linears run as prepacked inner products; the
 activation and both residual adds are fused into them, and the 1/sqrt(head_dim) scaling is
-folded into the query rows of the packed QKV weight. State-dict keys are the original ones.
+folded into the query rows of the packed QKV weight. State-dict keys are the original ones;
+unbatched (S, E) inputs, masks, gradients (on PyTorch's ops), trace and script work as on the
+stock modules.
 """
 import math
 from typing import Optional
@@ -26,8 +28,11 @@ def _activation_post_op(layer):
 
 
 def can_pack(layer):
+    if type(layer) is not nn.TransformerEncoderLayer:
+        return False
     attn = layer.self_attn
-    return (type(layer) is nn.TransformerEncoderLayer and attn._qkv_same_embed_dim and attn.in_proj_bias is not None
+    biased = all(m.bias is not None for m in (attn.out_proj, layer.linear1, layer.linear2))
+    return (attn._qkv_same_embed_dim and attn.in_proj_bias is not None and biased
             and attn.in_proj_weight.dtype in (torch.float32, torch.bfloat16)
             and attn.bias_k is None and attn.bias_v is None and not attn.add_zero_attn
             and _activation_post_op(layer) is not None)
