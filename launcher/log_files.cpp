@@ -11,13 +11,15 @@
 #include <stdexcept>
 
 #include "ipex/affinity/cpu_list.h"
+#include "ipex/affinity/user_text.h"
 
 namespace ipex::launcher {
 
 namespace {
 
 [[noreturn]] void fail(const std::string& what, const std::string& path, int error) {
-    throw std::runtime_error("cannot " + what + " '" + path + "': " + std::strerror(error));
+    throw std::runtime_error("cannot " + what + " " + affinity::quote_text(path) + ": " +
+                             std::strerror(error));
 }
 
 // mkdir -p: every missing component is created; an existing directory is fine.

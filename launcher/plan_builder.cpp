@@ -3,10 +3,12 @@
 #include <linux/limits.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
+#include "ipex/affinity/user_text.h"
 #include "path_search.h"
 
 #ifndef IPEX_BUILD_PYTHON
@@ -44,13 +46,13 @@ void choose_python(const LaunchOptions& o, const allocator::Environment& env,
         if (path.find('/') == std::string::npos) {
             auto found = probes.which(path);
             if (!found)
-                throw PlanBuildError("Python interpreter '" + path + "' (" + c.source +
-                                     ") is not on PATH");
+                throw PlanBuildError("Python interpreter " + affinity::quote_text(path) + " (" +
+                                     c.source + ") is not on PATH");
             path = *found;
         }
         if (!probes.is_executable(path))
-            throw PlanBuildError("Python interpreter " + path + " (" + c.source +
-                                 ") does not exist or is not executable");
+            throw PlanBuildError("Python interpreter " + affinity::quote_text(path) + " (" +
+                                 c.source + ") does not exist or is not executable");
         plan.python = path;
         plan.python_source = c.source;
         return;
@@ -76,10 +78,11 @@ std::vector<std::string> program_argv(const LaunchOptions& o, const LaunchPlan& 
         }
         if (!o.module) {
             if (!ends_with(o.program, ".py") && !probes.exists(o.program))
-                throw PlanBuildError("'" + o.program +
-                                     "' is not a Python file; add --no-python to run it directly");
+                throw PlanBuildError(affinity::quote_text(o.program) +
+                                     " is not a Python file; add --no-python to run it directly");
             if (!probes.exists(o.program))
-                throw PlanBuildError("Python program '" + o.program + "' does not exist");
+                throw PlanBuildError("Python program " + affinity::quote_text(o.program) +
+                                     " does not exist");
         }
         argv.push_back(o.program);
     }
@@ -130,6 +133,36 @@ std::vector<std::string> binding_prefix(BindMethod method, const InstanceLaunch&
     return {};
 }
 
+// The option's id list, refused as soon as an id is above `max_id` (so that no range is
+// expanded beyond the topology's size).
+std::vector<int> id_list(const char* option, const std::string& text, int max_id) {
+    if (text.empty()) return {};
+    try {
+        return affinity::parse_id_list(text, max_id);
+    } catch (const affinity::CpuListError& e) {
+        throw PlanBuildError(std::string(option) + ": " + e.what());
+    }
+}
+
+// The planner's request, with the options' id lists parsed against the topology.
+affinity::PlanRequest plan_request(const LaunchOptions& o, const affinity::Topology& topology) {
+    int max_cpu = 0, max_node = 0;
+    for (const auto& pu : topology.pus) max_cpu = std::max(max_cpu, pu.os);
+    for (int cpu : topology.offline) max_cpu = std::max(max_cpu, cpu);
+    for (const auto& node : topology.nodes) max_node = std::max(max_node, node.os);
+    // There are never more instances than CPUs.
+    const int max_instance = std::max(0, static_cast<int>(topology.pus.size()) - 1);
+
+    affinity::PlanRequest request = o.plan;
+    request.cores_list = id_list("--cores-list", o.cores_list, max_cpu);
+    request.nodes_list = id_list("--nodes-list", o.nodes_list, max_node);
+    std::string idx = o.instance_idx;
+    idx.erase(std::remove(idx.begin(), idx.end(), ' '), idx.end());
+    if (!idx.empty() && idx != "-1")
+        request.instance_idx = id_list("--instance-idx", o.instance_idx, max_instance);
+    return request;
+}
+
 }  // namespace
 
 MachineProbes real_probes(const allocator::Environment& env) {
@@ -168,7 +201,7 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& t
     if (!o.no_python) choose_python(o, env, probes, install, plan);
     plan.bind = bind_method(o, probes);
 
-    affinity::Plan cpus = affinity::plan_instances(topology, o.plan);
+    affinity::Plan cpus = affinity::plan_instances(topology, plan_request(o, topology));
     plan.warnings.insert(plan.warnings.end(), cpus.warnings.begin(), cpus.warnings.end());
 
     allocator::EnvRequest env_request = o.env;
