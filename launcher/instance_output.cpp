@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
 
 namespace ipex::launcher {
 
@@ -25,9 +26,12 @@ bool write_fully(int fd, const char* data, std::size_t size) {
 }
 
 InstanceOutput::InstanceOutput(int index, int log_fd, int terminal_stdout, int terminal_stderr)
-    : prefix_("[" + std::to_string(index) + "] "),
-      log_fd_(log_fd),
-      terminal_{terminal_stdout, terminal_stderr} {}
+    : InstanceOutput("[" + std::to_string(index) + "] ", log_fd, terminal_stdout, terminal_stderr) {
+}
+
+InstanceOutput::InstanceOutput(std::string prefix, int log_fd, int terminal_stdout,
+                               int terminal_stderr)
+    : prefix_(std::move(prefix)), log_fd_(log_fd), terminal_{terminal_stdout, terminal_stderr} {}
 
 void InstanceOutput::add(OutputStream stream, const char* data, std::size_t size) {
     std::string& partial = partial_[static_cast<int>(stream)];

@@ -15,6 +15,9 @@ class InstanceOutput {
   public:
     // log_fd < 0: no log file. The terminal descriptors are parameters for tests.
     InstanceOutput(int index, int log_fd, int terminal_stdout = 1, int terminal_stderr = 2);
+    // Any prefix ("[rank 3 n2] ", or "" to pass lines on as they are).
+    InstanceOutput(std::string prefix, int log_fd, int terminal_stdout = 1,
+                   int terminal_stderr = 2);
 
     // Bytes read from the instance; complete lines are written out at once.
     void add(OutputStream stream, const char* data, std::size_t size);

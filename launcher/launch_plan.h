@@ -18,12 +18,19 @@ enum class BindMethod {
 
 struct InstanceLaunch {
     int index = 0;
-    std::vector<int> cpus;          // sorted OS indexes; never empty
+    std::string label;        // how output and log names call it; "" = by its index
+    bool raw_output = false;  // pass output on unprefixed (an MPI launcher's own ranks prefix)
+    std::vector<int> cpus;    // sorted OS indexes; never empty
     std::vector<int> memory_nodes;  // sorted NUMA OS indexes to bind memory to; may be empty
     int omp_num_threads = 0;
     std::map<std::string, std::string> env;  // only the variables ipexrun sets or changes
     std::vector<std::string> argv;           // argv[0] is an absolute path or a PATH name
 };
+
+// "instance 2", or the label ("rank 3 n2").
+inline std::string instance_name(const InstanceLaunch& instance) {
+    return instance.label.empty() ? "instance " + std::to_string(instance.index) : instance.label;
+}
 
 struct LaunchPlan {
     std::vector<InstanceLaunch> instances;
@@ -33,6 +40,7 @@ struct LaunchPlan {
     std::string allocator;      // "tcmalloc", "jemalloc" or "default"
     std::string omp_runtime;    // "intel" or "gnu"
     std::vector<std::string> warnings;  // shown once, before launching
+    bool summary = true;                // print the table of instances at the end
 };
 
 }  // namespace ipex::launcher

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -74,7 +75,12 @@ RunLogFiles::~RunLogFiles() {
 std::string instance_log_name(const InstanceLaunch& instance) {
     std::string cpus = affinity::format_id_list(instance.cpus);
     std::replace(cpus.begin(), cpus.end(), ',', '_');
-    return "instance_" + std::to_string(instance.index) + "_cpus_" + cpus;
+    if (instance.label.empty())
+        return "instance_" + std::to_string(instance.index) + "_cpus_" + cpus;
+    std::string label = instance.label;  // "rank 3 n2" → "rank_3_n2"
+    for (char& c : label)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
+    return label + "_cpus_" + cpus;
 }
 
 RunLogFiles create_run_log_files(const std::string& dir, const std::string& prefix,

@@ -30,7 +30,8 @@ struct RunLogFiles {
 RunLogFiles create_run_log_files(const std::string& dir, const std::string& prefix,
                                  const LaunchPlan& plan);
 
-// File name part for an instance: "instance_<index>_cpus_<ranges with ',' as '_'>".
+// File name part for an instance: "instance_<index>_cpus_<ranges with ',' as '_'>", or for
+// a labelled one (a rank) "rank_3_n2_cpus_<...>".
 std::string instance_log_name(const InstanceLaunch& instance);
 
 }  // namespace ipex::launcher

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "distributed_launch.h"
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
 #include "ipex/affinity/topology.h"
@@ -14,6 +15,7 @@
 #include "options.h"
 #include "plan_builder.h"
 #include "plan_json.h"
+#include "pmi_abort.h"
 #include "supervisor.h"
 
 extern char** environ;
@@ -48,11 +50,13 @@ int run(int argc, char** argv) {
     const launcher::LaunchOptions& options = *parsed.options;
 
     launcher::LaunchPlan plan;
+    const auto env = process_environment();
     try {
         const affinity::Topology topology = affinity::load_topology(options.topology_file);
         if (!options.topology_file.empty() && !options.dry_run)
             return usage_error("--topology describes another machine; use it with --dry-run");
-        const auto env = process_environment();
+        if (options.dist.nnodes > 0 && !options.dist.rank_wrapper)
+            return launcher::run_distributed(options, topology, env);
         plan = launcher::build_launch_plan(options, topology, env, launcher::real_probes(env),
                                            launcher::this_install());
     } catch (const affinity::TopologyError& e) {
@@ -65,12 +69,16 @@ int run(int argc, char** argv) {
         std::cout << launcher::plan_to_json(plan) << std::endl;
         return 0;
     }
+    if (options.dist.rank_wrapper && !plan.instances.empty())  // whose message it is, per rank
+        spdlog::default_logger()->set_pattern("ipexrun [" + plan.instances[0].label +
+                                              "]: %^%l%$: %v");
     for (const auto& w : plan.warnings) spdlog::warn("{}", w);
     if (!plan.python.empty())
         spdlog::info("Python interpreter {} ({})", plan.python, plan.python_source);
     for (const auto& inst : plan.instances)
         spdlog::info(
-            "instance {}: CPUs {}; memory on node(s) {}; OMP_NUM_THREADS={}", inst.index,
+            "{}CPUs {}; memory on node(s) {}; OMP_NUM_THREADS={}",
+            options.dist.rank_wrapper ? "" : launcher::instance_name(inst) + ": ",
             affinity::format_id_list(inst.cpus),
             inst.memory_nodes.empty() ? "any" : affinity::format_id_list(inst.memory_nodes),
             inst.omp_num_threads);
@@ -80,6 +88,11 @@ int run(int argc, char** argv) {
     supervise.log_prefix = options.log_prefix;
     supervise.keep_going = options.keep_going;
     supervise.grace = std::chrono::milliseconds(static_cast<long>(options.grace_seconds * 1000));
+    if (options.dist.rank_wrapper) {
+        plan.summary = false;  // one table per rank would bury the output; failures are logged
+        // The first rank to fail ends the job on every node with its code.
+        supervise.on_failure = [env](int code) { launcher::abort_hydra_job(env, code); };
+    }
     return launcher::run_plan(plan, supervise);
 }
 

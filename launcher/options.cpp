@@ -147,6 +147,7 @@ const CLI::Validator kNotBlank(
 struct RawOptions {
     std::string ncores, nodes_list, cores_list, instance_idx, strategy = "scatter";
     std::string allocator = "auto", omp = "auto", task_manager = "auto", preload = "auto";
+    std::string mpi = "auto";
     int node_id = -1;
     bool enable_tcmalloc = false, enable_jemalloc = false, default_allocator = false;
     bool disable_numactl = false, disable_taskset = false, disable_iomp = false;
@@ -231,8 +232,76 @@ void add_openmp_options(HelpSection section, RawOptions& raw) {
     section.flag("--disable_iomp,--disable-iomp", raw.disable_iomp, "(old) GNU OpenMP");
 }
 
-// Multi-node launch options join the "Distributed" section, added between OpenMP and
-// codeless so that --help lists it there.
+// Ranks across nodes through an MPI launcher or srun.
+void add_distributed_options(HelpSection section, CLI::App& app, DistributedOptions& d,
+                             RawOptions& raw) {
+    section.option(spellings({"--nnodes"}), d.nnodes,
+                   "Number of nodes; 1 or more runs ranks through an MPI launcher or srun");
+    section.option(spellings({"--nprocs-per-node", "--nproc_per_node"}), d.nprocs_per_node,
+                   "Ranks per node (0: one per NUMA node, or per --nodes-list entry)");
+    section.option(spellings({"--hostfile"}), d.hostfile,
+                   "File with one host a line; the first is the master (default: this machine)");
+    section
+        .option(spellings({"--mpi"}), raw.mpi,
+                "auto (srun inside a Slurm allocation, else hydra, else Open MPI), hydra, "
+                "openmpi or slurm")
+        ->check(CLI::IsMember({"auto", "hydra", "openmpi", "slurm"}));
+    section.option(spellings({"--master-addr"}), d.master_addr,
+                   "Address of rank 0 for torch.distributed (default: $MASTER_ADDR, the "
+                   "hostfile's first host, or 127.0.0.1)");
+    section
+        .option(spellings({"--master-port"}), d.master_port,
+                "Port of rank 0 for torch.distributed (default: $MASTER_PORT or 29500)")
+        ->check(CLI::Range(1, 65535));
+    section
+        .option(spellings({"--ccl-worker-count"}), d.ccl_worker_count,
+                "Cores of each rank's share reserved for oneCCL workers (default 0)")
+        ->check(CLI::NonNegativeNumber);
+    section.flag(spellings({"--logical-cores-for-ccl", "--logical_core_for_ccl"}),
+                 d.logical_cores_for_ccl,
+                 "oneCCL workers on SMT siblings; OpenMP keeps every core");
+    section.option(spellings({"--extra-mpi-params", "--more_mpi_params"}), d.extra_mpi_params,
+                   "More arguments for the MPI launcher or srun, split like a shell would: "
+                   "--extra-mpi-params='-genv X 1'");
+    section.option(spellings({"--mpi-agent"}), d.mpi_agent,
+                   "Remote shell the MPI launcher uses to reach other hosts, and that ipexrun "
+                   "probes them with (default: ssh)");
+    // Internal: how each rank runs ipexrun under the MPI launcher; not in --help.
+    app.add_flag("--rank-wrapper", d.rank_wrapper)->group("");
+}
+
+// Combinations that cannot mean anything; checked before anything is planned.
+void check_distributed(const LaunchOptions& o, bool mpi_given) {
+    const DistributedOptions& d = o.dist;
+    if (d.nnodes < 0) throw UsageError("--nnodes must be 0 or more");
+    if (d.nprocs_per_node < 0) throw UsageError("--nprocs-per-node must be 0 or more");
+    if (d.logical_cores_for_ccl && o.plan.use_logical_cores)
+        throw UsageError("--logical-cores-for-ccl cannot go with --use-logical-cores");
+    if (d.nnodes == 0 && !d.rank_wrapper) {
+        const std::pair<bool, const char*> needs_nnodes[] = {
+            {d.nprocs_per_node > 0, "--nprocs-per-node"},
+            {!d.hostfile.empty(), "--hostfile"},
+            {mpi_given, "--mpi"},
+            {!d.master_addr.empty(), "--master-addr"},
+            {d.master_port > 0, "--master-port"},
+            {d.ccl_worker_count > 0, "--ccl-worker-count"},
+            {d.logical_cores_for_ccl, "--logical-cores-for-ccl"},
+            {!d.extra_mpi_params.empty(), "--extra-mpi-params"},
+            {!d.mpi_agent.empty(), "--mpi-agent"}};
+        for (const auto& [given, name] : needs_nnodes)
+            if (given) throw UsageError(std::string(name) + " only applies with --nnodes");
+        return;
+    }
+    const std::pair<bool, const char*> single_node_only[] = {
+        {o.plan.ninstances > 0, "--ninstances (use --nprocs-per-node)"},
+        {runs_a_subset(o), "--instance-idx"},
+        {o.plan.latency_mode, "--latency-mode"},
+        {o.plan.throughput_mode, "--throughput-mode (--nprocs-per-node 0 is one rank per node)"}};
+    for (const auto& [given, name] : single_node_only)
+        if (given) throw UsageError(std::string(name) + " cannot go with --nnodes");
+    if (d.logical_cores_for_ccl && d.ccl_worker_count == 0)
+        throw UsageError("--logical-cores-for-ccl needs --ccl-worker-count");
+}
 
 void add_codeless_options(HelpSection section, LaunchOptions& o) {
     section.flag(spellings({"--auto-ipex"}), o.auto_ipex,
@@ -304,6 +373,11 @@ void resolve(const RawOptions& raw, LaunchOptions& o) {
                                      {"intel", OmpRuntime::kIntel}})
                     .at(raw.omp);
     if (raw.disable_iomp) o.env.omp = OmpRuntime::kDefault;
+    o.dist.mpi = choices<MpiChoice>({{"auto", MpiChoice::kAuto},
+                                     {"hydra", MpiChoice::kHydra},
+                                     {"openmpi", MpiChoice::kOpenMpi},
+                                     {"slurm", MpiChoice::kSlurm}})
+                     .at(raw.mpi);
 
     o.task_manager = choices<TaskManager>({{"auto", TaskManager::kAuto},
                                            {"none", TaskManager::kNone},
@@ -327,6 +401,12 @@ void resolve(const RawOptions& raw, LaunchOptions& o) {
 
 }  // namespace
 
+bool runs_a_subset(const LaunchOptions& o) {
+    std::string idx = o.instance_idx;
+    idx.erase(std::remove(idx.begin(), idx.end(), ' '), idx.end());
+    return !idx.empty() && idx != "-1";
+}
+
 ParseResult parse_options(int argc, const char* const* argv) {
     LaunchOptions o;
     RawOptions raw;
@@ -341,6 +421,8 @@ ParseResult parse_options(int argc, const char* const* argv) {
     add_instance_options({app, "Instances and cores"}, o, raw);
     add_allocator_options({app, "Memory allocator"}, raw);
     add_openmp_options({app, "OpenMP"}, raw);
+    add_distributed_options({app, "Distributed (ranks across nodes through MPI or Slurm)"}, app,
+                            o.dist, raw);
     add_codeless_options({app, "Codeless optimisation (auto_ipex)"}, o);
     add_logging_options({app, "Logging and supervision"}, o, raw);
     add_benchmark_options({app, "Benchmarking"}, o);
@@ -350,6 +432,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
     try {
         app.parse(reversed);
         std::vector<std::string> rest = app.remaining();
+        o.option_args.assign(args.begin() + 1, args.end() - static_cast<long>(rest.size()));
         if (!rest.empty() && rest.front() == "--") rest.erase(rest.begin());
         if (rest.empty()) throw UsageError("no program given (see ipexrun --help)");
         if (!rest.front().empty() && rest.front()[0] == '-')
@@ -359,6 +442,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
         o.program_args.assign(rest.begin() + 1, rest.end());
 
         resolve(raw, o);
+        check_distributed(o, app.count("--mpi") > 0);
     } catch (const CLI::CallForHelp&) {
         std::cout << app.help();
         return {std::nullopt, 0};

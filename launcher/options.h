@@ -13,6 +13,22 @@ namespace ipex::launcher {
 
 enum class TaskManager { kAuto, kNone, kNumactl, kTaskset };
 enum class RuntimePreload { kAuto, kOn, kOff };
+enum class MpiChoice { kAuto, kHydra, kOpenMpi, kSlurm };
+
+// Launching ranks across nodes through an MPI launcher or srun (active when nnodes > 0).
+struct DistributedOptions {
+    int nnodes = 0;
+    int nprocs_per_node = 0;  // 0: one per NUMA node, or per --nodes-list entry
+    std::string hostfile;     // one host a line; "" = this machine only
+    MpiChoice mpi = MpiChoice::kAuto;
+    std::string master_addr;  // "" = $MASTER_ADDR, the hostfile's first host, or 127.0.0.1
+    int master_port = 0;      // 0 = $MASTER_PORT or 29500
+    int ccl_worker_count = 0;
+    bool logical_cores_for_ccl = false;
+    std::string extra_mpi_params;  // split like a shell would, but never run through one
+    std::string mpi_agent;         // remote shell for the MPI and the reachability probe
+    bool rank_wrapper = false;     // internal: this process is one rank under the MPI launcher
+};
 
 struct LaunchOptions {
     affinity::PlanRequest plan;
@@ -40,6 +56,9 @@ struct LaunchOptions {
     bool disable_ipex_graph_mode = false;
     double grace_seconds = 5.0;
     std::vector<std::string> notes;  // deprecation notes to print as warnings
+    DistributedOptions dist;
+    // The command-line arguments before the program, as given: a rank re-runs ipexrun with them.
+    std::vector<std::string> option_args;
 };
 
 // What parsing produced: options to run with, or an exit code (help/version printed, or a
@@ -50,5 +69,8 @@ struct ParseResult {
 };
 
 ParseResult parse_options(int argc, const char* const* argv);
+
+// --instance-idx names some instances (not empty, not "-1" for all).
+bool runs_a_subset(const LaunchOptions& options);
 
 }  // namespace ipex::launcher

@@ -8,6 +8,7 @@
 
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
+#include "ipex/affinity/rank_share.h"
 #include "ipex/affinity/user_text.h"
 #include "path_search.h"
 
@@ -144,24 +145,35 @@ std::vector<int> id_list(const char* option, const std::string& text, int max_id
     }
 }
 
-// The planner's request, with the options' id lists parsed against the topology.
-affinity::PlanRequest plan_request(const LaunchOptions& o, const affinity::Topology& topology) {
-    int max_cpu = 0, max_node = 0;
-    for (const auto& pu : topology.pus) max_cpu = std::max(max_cpu, pu.os);
-    for (int cpu : topology.offline) max_cpu = std::max(max_cpu, cpu);
-    for (const auto& node : topology.nodes) max_node = std::max(max_node, node.os);
-    // There are never more instances than CPUs.
-    const int max_instance = std::max(0, static_cast<int>(topology.pus.size()) - 1);
-
-    affinity::PlanRequest request = o.plan;
-    request.cores_list = id_list("--cores-list", o.cores_list, max_cpu);
-    request.nodes_list = id_list("--nodes-list", o.nodes_list, max_node);
-    std::string idx = o.instance_idx;
-    idx.erase(std::remove(idx.begin(), idx.end(), ' '), idx.end());
-    if (!idx.empty() && idx != "-1")
-        request.instance_idx = id_list("--instance-idx", o.instance_idx, max_instance);
-    return request;
+// Options that say which CPUs or how many instances: they win over sharing the node.
+bool chooses_cpus(const affinity::PlanRequest& r) {
+    return r.ninstances > 0 || !r.ncores_per_instance.empty() || !r.cores_list.empty() ||
+           !r.instance_idx.empty() || r.latency_mode || r.throughput_mode;
 }
+
+// With oneCCL workers on some of the rank's CPUs, OpenMP's places must leave them out (the
+// process itself may run on all of them). Only the launcher's own values are narrowed.
+void keep_openmp_off(allocator::Environment& env, const std::vector<int>& omp_cpus) {
+    if (env.count("OMP_PLACES")) {
+        std::string places;
+        for (int cpu : omp_cpus)
+            places += (places.empty() ? "{" : ",{") + std::to_string(cpu) + "}";
+        env["OMP_PLACES"] = places;
+    }
+    if (env.count("KMP_AFFINITY"))
+        env["KMP_AFFINITY"] =
+            "granularity=fine,proclist=[" + affinity::format_id_list(omp_cpus) + "],explicit";
+}
+
+// How the instances' CPUs are chosen: the planner on its own, or one rank's share.
+struct RankContext {
+    const RankInfo* rank = nullptr;  // null: plain instances
+    bool distributed = false;        // a rank of ipexrun's own distributed launch
+};
+
+LaunchPlan build(const LaunchOptions& o, const affinity::Topology& topology,
+                 const allocator::Environment& env, const MachineProbes& probes,
+                 const InstallInfo& install, RankContext context);
 
 }  // namespace
 
@@ -172,6 +184,12 @@ MachineProbes real_probes(const allocator::Environment& env) {
     p.is_executable = is_executable_file;
     p.which = [path_var = lookup(env, "PATH"), is_exec = p.is_executable](const std::string& name) {
         return search_path(path_var, name, is_exec);
+    };
+    p.host_name = [] {
+        char name[256] = {};
+        if (gethostname(name, sizeof name - 1) != 0) return std::string();
+        const std::string full = name;
+        return full.substr(0, full.find('.'));
     };
     return p;
 }
@@ -193,16 +211,73 @@ InstallInfo this_install() {
     return info;
 }
 
+affinity::PlanRequest plan_request(const LaunchOptions& o, const affinity::Topology& topology) {
+    int max_cpu = 0, max_node = 0;
+    for (const auto& pu : topology.pus) max_cpu = std::max(max_cpu, pu.os);
+    for (int cpu : topology.offline) max_cpu = std::max(max_cpu, cpu);
+    for (const auto& node : topology.nodes) max_node = std::max(max_node, node.os);
+    // There are never more instances than CPUs.
+    const int max_instance = std::max(0, static_cast<int>(topology.pus.size()) - 1);
+
+    affinity::PlanRequest request = o.plan;  // lists set there directly (tests) stay
+    if (!o.cores_list.empty()) request.cores_list = id_list("--cores-list", o.cores_list, max_cpu);
+    if (!o.nodes_list.empty()) request.nodes_list = id_list("--nodes-list", o.nodes_list, max_node);
+    if (runs_a_subset(o))
+        request.instance_idx = id_list("--instance-idx", o.instance_idx, max_instance);
+    return request;
+}
+
 LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& topology,
                              const allocator::Environment& env, const MachineProbes& probes,
                              const InstallInfo& install) {
+    if (o.dist.rank_wrapper) {
+        const auto rank = rank_from_launcher(env);
+        if (!rank)
+            throw PlanBuildError(
+                "--rank-wrapper runs under mpiexec or srun, but none of their rank variables "
+                "(PMI_RANK, OMPI_COMM_WORLD_RANK, SLURM_PROCID) is set");
+        return build_rank_plan(o, topology, env, probes, install, *rank);
+    }
+    if (!chooses_cpus(plan_request(o, topology)))
+        if (const auto local = local_rank_from_env(env); local && local->local_world_size > 1) {
+            LaunchPlan plan = build(o, topology, env, probes, install, {&*local, false});
+            plan.warnings.push_back("started as local rank " + std::to_string(local->local_rank) +
+                                    " of " + std::to_string(local->local_world_size) + " (" +
+                                    local->source + "): using this rank's share of the node");
+            return plan;
+        }
+    return build(o, topology, env, probes, install, {});
+}
+
+LaunchPlan build_rank_plan(const LaunchOptions& o, const affinity::Topology& topology,
+                           const allocator::Environment& env, const MachineProbes& probes,
+                           const InstallInfo& install, const RankInfo& rank) {
+    return build(o, topology, env, probes, install, {&rank, true});
+}
+
+namespace {
+
+LaunchPlan build(const LaunchOptions& o, const affinity::Topology& topology,
+                 const allocator::Environment& env, const MachineProbes& probes,
+                 const InstallInfo& install, RankContext context) {
     LaunchPlan plan;
     plan.warnings = o.notes;
     if (!o.no_python) choose_python(o, env, probes, install, plan);
     plan.bind = bind_method(o, probes);
 
-    affinity::Plan cpus = affinity::plan_instances(topology, plan_request(o, topology));
+    const RankInfo* rank = context.rank;
+    const affinity::PlanRequest request = plan_request(o, topology);
+    affinity::Plan cpus = rank ? affinity::plan_rank_share(topology, request, rank->local_rank,
+                                                           rank->local_world_size)
+                               : affinity::plan_instances(topology, request);
     plan.warnings.insert(plan.warnings.end(), cpus.warnings.begin(), cpus.warnings.end());
+    // oneCCL's workers take the first cores of a rank's share; OpenMP plans with the rest.
+    std::vector<affinity::CclSplit> splits;
+    for (const auto& inst : cpus.instances)
+        splits.push_back(context.distributed
+                             ? affinity::split_for_ccl(topology, inst.cpus, o.dist.ccl_worker_count,
+                                                       o.dist.logical_cores_for_ccl)
+                             : affinity::split_for_ccl(topology, inst.cpus, 0, false));
 
     allocator::EnvRequest env_request = o.env;
     env_request.affinity_through_env = plan.bind == BindMethod::kNone;
@@ -232,7 +307,7 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& t
     if (env_request.omp != OmpRuntime::kDefault)
         libs.iomp = allocator::find_library("iomp5", dirs, list_once, probes.exists);
     std::vector<std::vector<int>> instance_cpus;
-    for (const auto& inst : cpus.instances) instance_cpus.push_back(inst.cpus);
+    for (const auto& split : splits) instance_cpus.push_back(split.omp_cpus);
     allocator::EnvPlan env_plan =
         allocator::plan_environment(env_request, libs, env, probes.exists, instance_cpus);
     plan.warnings.insert(plan.warnings.end(), env_plan.warnings.begin(), env_plan.warnings.end());
@@ -243,7 +318,7 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& t
     for (size_t i = 0; i < cpus.instances.size(); ++i) {
         InstanceLaunch inst;
         inst.index = cpus.instances[i].index;
-        inst.cpus = cpus.instances[i].cpus;
+        inst.cpus = splits[i].all_cpus;
         inst.memory_nodes = cpus.instances[i].nodes;
         inst.env = env_plan.instances[i];
         // Lets a program shard its work by instance, like LOCAL_RANK under torchrun.
@@ -255,8 +330,29 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& t
         const auto ours = inst.env.find("OMP_NUM_THREADS");
         const std::string threads =
             ours != inst.env.end() ? ours->second : lookup(env, "OMP_NUM_THREADS");
-        inst.omp_num_threads =
-            threads.empty() ? static_cast<int>(inst.cpus.size()) : std::atoi(threads.c_str());
+        inst.omp_num_threads = threads.empty() ? static_cast<int>(splits[i].omp_cpus.size())
+                                               : std::atoi(threads.c_str());
+        if (context.distributed) {
+            // Under Slurm without a known master, rank 0 runs where srun was started.
+            const std::string launch_node = lookup(env, "SLURM_LAUNCH_NODE_IPADDR");
+            const std::string master = !o.dist.master_addr.empty() ? o.dist.master_addr
+                                       : !launch_node.empty()      ? launch_node
+                                                                   : "127.0.0.1";
+            const int port = o.dist.master_port > 0 ? o.dist.master_port : 29500;
+            for (auto& [name, value] : torchrun_environment(*rank, master, port))
+                inst.env[name] = value;
+            if (!splits[i].ccl_cpus.empty()) {
+                inst.env["CCL_WORKER_COUNT"] = std::to_string(splits[i].ccl_cpus.size());
+                // oneCCL wants one CPU a worker, in worker order.
+                std::string list;
+                for (int cpu : splits[i].ccl_cpus)
+                    list += (list.empty() ? "" : ",") + std::to_string(cpu);
+                inst.env["CCL_WORKER_AFFINITY"] = list;
+                keep_openmp_off(inst.env, splits[i].omp_cpus);
+            }
+            const std::string host = probes.host_name ? probes.host_name() : "";
+            inst.label = "rank " + std::to_string(rank->rank) + (host.empty() ? "" : " " + host);
+        }
         inst.argv = binding_prefix(plan.bind, inst);
         inst.argv.insert(inst.argv.end(), argv.begin(), argv.end());
         plan.instances.push_back(std::move(inst));
@@ -264,4 +360,5 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& t
     return plan;
 }
 
+}  // namespace
 }  // namespace ipex::launcher

@@ -13,6 +13,7 @@
 #include "ipex/allocator/library_finder.h"
 #include "launch_plan.h"
 #include "options.h"
+#include "rank_env.h"
 
 namespace ipex::launcher {
 
@@ -21,6 +22,7 @@ struct MachineProbes {
     allocator::FileExists exists;
     std::function<bool(const std::string&)> is_executable;
     std::function<std::optional<std::string>(const std::string&)> which;  // PATH lookup
+    std::function<std::string()> host_name;  // this node's short name, for rank labels
 };
 MachineProbes real_probes(const allocator::Environment& env);
 
@@ -36,8 +38,22 @@ struct PlanBuildError : std::invalid_argument {
     using std::invalid_argument::invalid_argument;
 };
 
+// With --rank-wrapper, the plan of the rank the environment names (see build_rank_plan).
+// Otherwise, when started once per local rank by torchrun, srun or mpiexec and no option
+// chooses CPUs or instances, only this process's disjoint share of the node.
+// The planner's request: the options' id lists parsed against the topology, whose size
+// bounds them (a range is refused before it is expanded). Throws PlanBuildError.
+affinity::PlanRequest plan_request(const LaunchOptions& options,
+                                   const affinity::Topology& topology);
+
 LaunchPlan build_launch_plan(const LaunchOptions& options, const affinity::Topology& topology,
                              const allocator::Environment& env, const MachineProbes& probes,
                              const InstallInfo& install);
+
+// One rank of a distributed launch: its share of its node, oneCCL's cores, the environment a
+// local instance gets plus torchrun's contract (master from options.dist).
+LaunchPlan build_rank_plan(const LaunchOptions& options, const affinity::Topology& topology,
+                           const allocator::Environment& env, const MachineProbes& probes,
+                           const InstallInfo& install, const RankInfo& rank);
 
 }  // namespace ipex::launcher

@@ -137,7 +137,10 @@ void Supervision::start_all() {
         Instance& in = instances_[i];
         in.plan = &plan_.instances[i];
         const int log_fd = files_ ? files_->instance_fds[i] : -1;
-        in.output = std::make_unique<InstanceOutput>(in.plan->index, log_fd);
+        const std::string name =
+            in.plan->label.empty() ? std::to_string(in.plan->index) : in.plan->label;
+        in.output = std::make_unique<InstanceOutput>(
+            in.plan->raw_output ? std::string() : "[" + name + "] ", log_fd);
     }
     for (std::size_t i = 0; i < plan_.instances.size(); ++i) {
         for (int sig : signals_.take())  // SIGCHLD needs nothing here: the loop reaps
@@ -161,7 +164,7 @@ void Supervision::start_all() {
         in.status = "running";
         in.fds[0] = spawned.stdout_fd;
         in.fds[1] = spawned.stderr_fd;
-        if (log_.file_only) log_.file_only->info("instance {}: pid {}", in.plan->index, in.pid);
+        if (log_.file_only) log_.file_only->info("{}: pid {}", instance_name(*in.plan), in.pid);
     }
     watchdog_.start();
 }
@@ -219,15 +222,16 @@ void Supervision::finished(Instance& in, int wait_status) {
 
     const int index = static_cast<int>(&in - instances_.data());
     if (*in.code == 0 || first_failed_ >= 0 || launcher_signal_) {
-        if (log_.file_only) log_.file_only->info("instance {}: {}", in.plan->index, in.status);
+        if (log_.file_only) log_.file_only->info("{}: {}", instance_name(*in.plan), in.status);
         return;
     }
     first_failed_ = index;
     if (options_.keep_going) {
-        log_.log->warn("instance {} failed ({}); the others keep running", in.plan->index,
+        log_.log->warn("{} failed ({}); the others keep running", instance_name(*in.plan),
                        in.status);
     } else {
-        log_.log->warn("instance {} failed ({}); stopping the others", in.plan->index, in.status);
+        log_.log->warn("{} failed ({}){}", instance_name(*in.plan), in.status,
+                       instances_.size() > 1 ? "; stopping the others" : "");
         stop_others(SIGTERM);
     }
 }
@@ -292,8 +296,8 @@ int Supervision::run() {
         if (kill_at_ && now >= *kill_at_) {
             for (Instance& in : instances_)
                 if (in.running) {
-                    log_.log->warn("instance {} did not stop within the grace period; killing it",
-                                   in.plan->index);
+                    log_.log->warn("{} did not stop within the grace period; killing it",
+                                   instance_name(*in.plan));
                     signal_group(in.pid, SIGKILL);
                     watchdog_.forget(in.pid);
                 }
@@ -338,15 +342,19 @@ int Supervision::run() {
                        orphans == 1 ? "" : "es");
     for (Instance& in : instances_)
         if (in.output->log_error())
-            log_.log->warn("instance {}: writing its log file failed: {}", in.plan->index,
+            log_.log->warn("{}: writing its log file failed: {}", instance_name(*in.plan),
                            std::strerror(in.output->log_error()));
 
-    const std::string table = summary();
-    write_fully(STDERR_FILENO, table.data(), table.size());
-    if (log_.file_only) log_.file_only->info("{}", table.substr(0, table.size() - 1));
+    if (plan_.summary) {
+        const std::string table = summary();
+        write_fully(STDERR_FILENO, table.data(), table.size());
+        if (log_.file_only) log_.file_only->info("{}", table.substr(0, table.size() - 1));
+    }
     if (launcher_signal_) return 128 + launcher_signal_;
-    if (first_failed_ >= 0) return *instances_[first_failed_].code;
-    return 0;
+    if (first_failed_ < 0) return 0;
+    const int code = *instances_[first_failed_].code;
+    if (options_.on_failure) options_.on_failure(code);
+    return code;
 }
 
 // The plan in the launcher's file; the terminal has had it from the caller already.
@@ -363,12 +371,12 @@ void log_plan(const LauncherLog& log, const LaunchPlan& plan, const RunLogFiles&
         for (const auto& [name, value] : in.env)
             env += (env.empty() ? "" : " ") + name + "=" + shell_quote(value);
         log.file_only->info(
-            "instance {}: CPUs {}, memory nodes {}, OMP_NUM_THREADS {}, log {}", in.index,
+            "{}: CPUs {}, memory nodes {}, OMP_NUM_THREADS {}, log {}", instance_name(in),
             affinity::format_id_list(in.cpus),
             in.memory_nodes.empty() ? "-" : affinity::format_id_list(in.memory_nodes),
             in.omp_num_threads, files.instance_paths[i]);
-        log.file_only->info("instance {}: environment: {}", in.index, env.empty() ? "-" : env);
-        log.file_only->info("instance {}: command: {}", in.index, argv);
+        log.file_only->info("{}: environment: {}", instance_name(in), env.empty() ? "-" : env);
+        log.file_only->info("{}: command: {}", instance_name(in), argv);
     }
 }
 

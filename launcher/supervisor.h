@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "launch_plan.h"
@@ -13,6 +14,9 @@ struct SupervisorOptions {
     std::string log_prefix = "run";         // file names start with this
     bool keep_going = false;                // a failing instance does not stop the others
     std::chrono::milliseconds grace{5000};  // SIGTERM → SIGKILL delay when stopping instances
+    // Called once everything has ended and its output is out, when an instance failed on
+    // its own (not because the launcher was signalled), with the launcher's exit code.
+    std::function<void(int)> on_failure;
 };
 
 // Runs the plan and returns the launcher's exit code: 0 when every instance succeeded,

@@ -84,10 +84,11 @@ def test_fixed_slices_give_the_whole_batch_result(graph_mode):
 def test_measured_slices_give_the_whole_batch_result():
     model = small_cnn()
     with torch.no_grad():
-        opt = ipex.optimize(model, sample_input=torch.randn(1, 3, 8, 8))
+        opt = ipex.optimize(model, sample_input=torch.randn(1, 3, 8, 8), graph_mode=True)
         x = torch.randn(8, 3, 8, 8)
         assert torch.allclose(opt(x), model(x), atol=1e-5, rtol=1e-4)
-    chosen = opt.forward.chosen
+    assert isinstance(opt, BatchTiled)
+    chosen = opt.chosen
     assert set(chosen) == {8}
     assert chosen[8] in (None, 4, 2, 1)  # whichever was fastest; never a guess outside the halving
 
@@ -96,8 +97,8 @@ def test_models_that_mix_samples_are_never_tiled():
     for model in (MixesSamples().eval(), BatchSizedConstant().eval()):
         x = torch.randn(4, 3, 8, 8)
         with torch.no_grad():
-            opt = ipex.optimize(model, sample_input=x)
-            assert not isinstance(opt.forward, batch_tiling.TiledForward)
+            opt = ipex.optimize(model, sample_input=x, graph_mode=True)
+            assert not isinstance(opt, BatchTiled)
             assert torch.allclose(opt(x), model(x), atol=1e-5, rtol=1e-4)
         with pytest.raises(ValueError, match="treats samples independently"):
             ipex.optimize(model, sample_input=x, batch_tiling=2)
@@ -108,8 +109,10 @@ def test_bad_settings_are_clear_errors():
         ipex.optimize(small_cnn(), sample_input=torch.randn(1, 3, 8, 8), batch_tiling=0)
     with pytest.raises(ValueError, match="sample_input"):
         ipex.optimize(small_cnn(), batch_tiling=4)
-    assert not isinstance(ipex.optimize(small_cnn(), sample_input=torch.randn(1, 3, 8, 8), batch_tiling=False).forward,
-                          batch_tiling.TiledForward)
+    assert not isinstance(ipex.optimize(small_cnn(), sample_input=torch.randn(1, 3, 8, 8), graph_mode=True,
+                                        batch_tiling=False), BatchTiled)
+    eager = ipex.optimize(small_cnn(), sample_input=torch.randn(1, 3, 8, 8))  # eager: tiled only on request
+    assert not isinstance(eager, BatchTiled) and "forward" not in eager.__dict__
 
 
 def test_tiled_models_keep_state_dict_and_refuse_a_second_optimize():

@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "ipex/affinity/cpu_list.h"
+
 using namespace ipex;
 using launcher::build_launch_plan;
 using launcher::LaunchOptions;
@@ -139,4 +141,82 @@ TEST(PlanBuilder, CodelessModeWrapsTheProgram) {
     EXPECT_EQ(build(o).instances[0].argv,
               (std::vector<std::string>{"/usr/bin/python3", "-u", "-m", "ipex.cpu.auto_ipex",
                                         "--dtype", "bfloat16", "/work/x.py", "--batch", "a b"}));
+}
+
+namespace {
+
+LaunchOptions whole_node_program() {
+    LaunchOptions o = python_program();
+    o.plan.ninstances = 0;
+    return o;
+}
+
+const allocator::Environment kHydraRank3 = {
+    {"PMI_RANK", "3"}, {"PMI_SIZE", "4"}, {"MPI_LOCALRANKID", "1"}, {"MPI_LOCALNRANKS", "2"}};
+
+}  // namespace
+
+TEST(PlanBuilder, ARankWrapperPlansItsShareOfTheNodeWithTorchrunsContract) {
+    LaunchOptions o = whole_node_program();
+    o.dist.rank_wrapper = true;
+    o.dist.master_addr = "10.0.0.1";
+    o.dist.master_port = 29555;
+    const auto plan = build(o, kHydraRank3);
+    ASSERT_EQ(plan.instances.size(), 1u);
+    const auto& rank = plan.instances[0];
+    EXPECT_EQ(affinity::format_id_list(rank.cpus), "28-55");
+    EXPECT_EQ(rank.memory_nodes, std::vector<int>{1});
+    EXPECT_EQ(rank.label, "rank 3");
+    EXPECT_EQ(rank.env.at("RANK"), "3");
+    EXPECT_EQ(rank.env.at("LOCAL_RANK"), "1");
+    EXPECT_EQ(rank.env.at("WORLD_SIZE"), "4");
+    EXPECT_EQ(rank.env.at("GROUP_RANK"), "1");
+    EXPECT_EQ(rank.env.at("MASTER_ADDR"), "10.0.0.1");
+    EXPECT_EQ(rank.env.at("MASTER_PORT"), "29555");
+    EXPECT_EQ(rank.env.at("OMP_NUM_THREADS"), "28");
+    EXPECT_EQ(rank.env.count("CCL_WORKER_COUNT"), 0u);
+    // The rank variables are ours even when the caller's environment has others.
+    auto env = kHydraRank3;
+    env["RANK"] = "0";
+    EXPECT_EQ(build(o, env).instances[0].env.at("RANK"), "3");
+}
+
+TEST(PlanBuilder, RankWrapperGivesOneCclTheFirstCoresOfTheShare) {
+    LaunchOptions o = whole_node_program();
+    o.dist.rank_wrapper = true;
+    o.dist.ccl_worker_count = 4;
+    const auto rank = build(o, kHydraRank3).instances[0];
+    EXPECT_EQ(rank.env.at("CCL_WORKER_COUNT"), "4");
+    EXPECT_EQ(rank.env.at("CCL_WORKER_AFFINITY"), "28,29,30,31");
+    EXPECT_EQ(rank.env.at("OMP_NUM_THREADS"), "24");
+    EXPECT_EQ(rank.omp_num_threads, 24);
+    EXPECT_EQ(affinity::format_id_list(rank.cpus), "28-55");  // the process keeps all of them
+    // OpenMP's explicit places leave the workers' cores out.
+    EXPECT_EQ(rank.env.at("KMP_AFFINITY"), "granularity=fine,proclist=[32-55],explicit");
+    o.dist.ccl_worker_count = 28;
+    EXPECT_THROW(build(o, kHydraRank3), affinity::PlanError);
+}
+
+TEST(PlanBuilder, ARankWrapperOutsideAnyLauncherIsRefused) {
+    LaunchOptions o = whole_node_program();
+    o.dist.rank_wrapper = true;
+    EXPECT_THROW(build(o), PlanBuildError);
+}
+
+TEST(PlanBuilder, StartedPerLocalRankItTakesOnlyItsShare) {
+    const allocator::Environment torchrun = {{"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"}};
+    const auto plan = build(whole_node_program(), torchrun);
+    ASSERT_EQ(plan.instances.size(), 1u);
+    EXPECT_EQ(affinity::format_id_list(plan.instances[0].cpus), "28-55");
+    EXPECT_EQ(plan.instances[0].env.count("RANK"), 0u);  // torchrun's own variables stay
+    // An explicit instance or CPU option wins over sharing.
+    EXPECT_EQ(build(python_program(), torchrun).instances.size(), 2u);
+    LaunchOptions listed = whole_node_program();
+    listed.plan.cores_list = {0, 1, 2, 3};
+    EXPECT_EQ(affinity::format_id_list(build(listed, torchrun).instances[0].cpus), "0-3");
+    // One local rank: the whole node.
+    EXPECT_EQ(build(whole_node_program(), {{"LOCAL_RANK", "0"}, {"LOCAL_WORLD_SIZE", "1"}})
+                  .instances[0]
+                  .cpus.size(),
+              56u);
 }

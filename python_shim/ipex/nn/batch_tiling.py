@@ -109,13 +109,15 @@ def measure_tile(forward, batch, gain=0.9):
     return best_tile if best_tile is not None and best_time < gain * whole else None
 
 
-class TiledForward:
-    """Calls `forward` on slices of the batch. With a fixed `tile` always that size; otherwise
-    the first batch of each size >= `min_batch` is measured (a few extra runs of it, once)
-    and its best slice size kept."""
+class BatchTiled(torch.nn.Module):
+    """Runs `inner` (a frozen TorchScript module, or an eager model on request) on slices of
+    the batch. With a fixed `tile` always that size; otherwise the first batch of each size
+    >= `min_batch` is measured (a few extra runs of it, once) and its best slice size kept.
+    state_dict()/load_state_dict() are inner's own, under its keys."""
 
-    def __init__(self, forward, tile=None, min_batch=4):
-        self.forward = forward
+    def __init__(self, inner, tile=None, min_batch=4):
+        super().__init__()
+        self.inner = inner
         self.fixed = tile
         self.min_batch = min_batch
         self.chosen = {}  # batch size -> slice size, None = whole batch
@@ -127,35 +129,23 @@ class TiledForward:
         if n < self.min_batch:
             return None
         if n not in self.chosen:
-            self.chosen[n] = measure_tile(self.forward, x)
+            self.chosen[n] = measure_tile(self.inner, x)
         return self.chosen[n]
 
-    def __call__(self, x):
-        if not isinstance(x, torch.Tensor) or x.dim() == 0:
-            return self.forward(x)
-        return _run_tiled(self.forward, x, self.tile_for(x))
-
-
-class BatchTiled(torch.nn.Module):
-    """A module (e.g. a frozen TorchScript one) run through TiledForward."""
-
-    def __init__(self, inner, tile=None):
-        super().__init__()
-        self.inner = inner
-        self._tiled = TiledForward(inner, tile)
-
     def forward(self, x):
-        return self._tiled(x)
+        if not isinstance(x, torch.Tensor) or x.dim() == 0:
+            return self.inner(x)
+        return _run_tiled(self.inner, x, self.tile_for(x))
 
     def graph_for(self, x):
         """The optimised graph of the inner TorchScript module (for one slice)."""
-        return self.inner.graph_for(x[: self._tiled.tile_for(x) or x.size(0)])
+        return self.inner.graph_for(x[: self.tile_for(x) or x.size(0)])
+
+    def state_dict(self, *args, **kwargs):
+        return self.inner.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict, strict=True):
+        return self.inner.load_state_dict(state_dict, strict)
 
     def extra_repr(self):
-        return f"tile={self._tiled.fixed or 'measured per batch size'}"
-
-
-def tile_forward_in_place(model, tile=None):
-    """Eager models keep their class, parameters and state_dict: only the instance's forward
-    is wrapped."""
-    model.forward = TiledForward(model.forward, tile)
+        return f"tile={self.fixed or 'measured per batch size'}"

@@ -1,19 +1,11 @@
-"""Batch-norm folding into the preceding convolution or linear layer, done on modules.
+"""Batch-norm folding into the layer whose output the batch norm alone consumes.
 
-Pairs are found from the module tree, never from a trace of forward(), so folding works
-whatever method the model is called through: a BatchNorm that directly follows a Conv/Linear
-in an nn.Sequential, or sibling attributes named like conv1/bn1, conv/bn, fc1/bn1 (the
-convention of torchvision and most hand-written models). frontend.optimize() checks the
-folded model against the original on sample_input when one is given.
+Which pairs fold is decided from the model's traced data flow (passes/fold_batchnorm.py);
+this file holds the stand-in left in the batch norm's place and the weight arithmetic.
 """
-import re
-
 import torch
 from torch import nn
 
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-_NAME = re.compile(r"^(.*?)(conv|fc|linear)(\w*)$")
 
 
 class FoldedBatchNorm(nn.Module):
@@ -35,15 +27,16 @@ class FoldedBatchNorm(nn.Module):
     def forward(self, x):
         return x
 
-    def attach(self, producer, parent):
+    def attach(self, producer, loads_after_producer):
         """Remembers the layer folded into (unregistered) and whether load_state_dict reaches
-        us after it (siblings are loaded in registration order)."""
+        us after it (it visits modules in the order of model.modules())."""
         object.__setattr__(self, "_producer", producer)
-        names = list(parent._modules.keys())
-        me = next(n for n, m in parent._modules.items() if m is self)
-        them = next(n for n, m in parent._modules.items() if m is producer)
-        self._after = names.index(me) > names.index(them)
+        self._after = bool(loads_after_producer)
         self.pending = None
+
+    def retarget(self, producer):
+        """The layer that replaced the one attached (prepacking swaps the module)."""
+        object.__setattr__(self, "_producer", producer)
 
     def loads_after(self, producer):
         return getattr(self, "_after", False) and self.__dict__.get("_producer") is producer
@@ -90,57 +83,3 @@ def unfold(weight, bias, bn, had_bias, out_dim=0):
     w = weight.float() / safe.view(shape)
     b = (bias.float() - shift) / safe if had_bias else None
     return w, b
-
-
-def _usable_bn(bn, channels):
-    return (type(bn) in _BN and not bn.training and bn.track_running_stats and bn.running_mean is not None
-            and bn.num_features == channels)
-
-
-def find_pairs(model):
-    """[(parent, layer_name, bn_name)] of foldable (Conv|Linear, BatchNorm) siblings."""
-    counts = {}
-    for m in model.modules():
-        for c in m.children():
-            counts[id(c)] = counts.get(id(c), 0) + 1
-    shared = {k for k, v in counts.items() if v > 1}  # a reused module cannot be folded
-
-    pairs = []
-    for parent in model.modules():
-        names = list(parent._modules.keys())
-        mods = parent._modules
-        taken = set()
-        if isinstance(parent, nn.Sequential):
-            for a, b in zip(names, names[1:]):
-                la, lb = mods[a], mods[b]
-                if la is None or lb is None or id(la) in shared or id(lb) in shared:
-                    continue
-                ch = _out_channels(la)
-                if ch is not None and _usable_bn(lb, ch):
-                    pairs.append((parent, a, b))
-                    taken.update((a, b))
-            continue
-        for a in names:
-            m = _NAME.match(a)
-            la = mods[a]
-            if not m or a in taken or la is None or id(la) in shared:
-                continue
-            ch = _out_channels(la)
-            if ch is None:
-                continue
-            pre, _, suffix = m.groups()
-            for bname in (f"{pre}bn{suffix}", f"{pre}norm{suffix}", f"{pre}batchnorm{suffix}"):
-                lb = mods.get(bname)
-                if lb is not None and bname not in taken and id(lb) not in shared and _usable_bn(lb, ch):
-                    pairs.append((parent, a, bname))
-                    taken.update((a, bname))
-                    break
-    return pairs
-
-
-def _out_channels(layer):
-    if type(layer) in _CONV:
-        return layer.out_channels
-    if type(layer) is nn.Linear:
-        return layer.out_features
-    return None

@@ -16,7 +16,9 @@ struct CpuListError : std::invalid_argument {
 // max_id (refused before it is expanded), a repeated id, a negative number or any other text
 // throws CpuListError naming the bad part; a single id above max_id is returned for the
 // caller to report in its own terms.
-std::vector<int> parse_id_list(const std::string& text, int max_id);
+// Without a topology at hand: above any id Linux gives (at most 8192 CPUs, 1024 nodes).
+constexpr int kLargestPossibleId = 65535;
+std::vector<int> parse_id_list(const std::string& text, int max_id = kLargestPossibleId);
 
 // Compact text form of a set of ids: sorted, runs of consecutive ids as ranges ("0-3,8").
 std::string format_id_list(std::vector<int> ids);

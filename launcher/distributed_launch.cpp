@@ -1,0 +1,260 @@
+#include "distributed_launch.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <linux/limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "distributed_plan.h"
+#include "supervisor.h"
+
+extern char** environ;
+
+namespace ipex::launcher {
+namespace {
+
+constexpr std::chrono::seconds kProbeTimeout{10};
+
+std::vector<std::string> read_hostfile(const std::string& path) {
+    if (path.empty()) return {};
+    std::ifstream in(path);
+    if (!in) throw DistributedError("--hostfile " + path + ": " + std::strerror(errno), 2);
+    std::stringstream text;
+    text << in.rdbuf();
+    return parse_hostfile(text.str());
+}
+
+std::vector<sockaddr_storage> resolve(const std::string& host) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    std::vector<sockaddr_storage> out;
+    if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return out;
+    for (addrinfo* a = found; a; a = a->ai_next) {
+        sockaddr_storage s{};
+        std::memcpy(&s, a->ai_addr, a->ai_addrlen);
+        out.push_back(s);
+    }
+    freeaddrinfo(found);
+    return out;
+}
+
+std::string address_text(const sockaddr_storage& s) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (s.ss_family == AF_INET)
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(s).sin_addr, text, sizeof text);
+    else if (s.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(s).sin6_addr, text, sizeof text);
+    return text;
+}
+
+// A host is this machine when one of its addresses is loopback or belongs to an interface.
+bool is_local_address(const std::string& host) {
+    std::set<std::string> mine;
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) == 0) {
+        for (ifaddrs* i = list; i; i = i->ifa_next) {
+            if (!i->ifa_addr ||
+                (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+                continue;
+            sockaddr_storage s{};
+            std::memcpy(
+                &s, i->ifa_addr,
+                i->ifa_addr->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+            mine.insert(address_text(s));
+        }
+        freeifaddrs(list);
+    }
+    for (const auto& a : resolve(host)) {
+        const std::string text = address_text(a);
+        if (text.rfind("127.", 0) == 0 || text == "::1" || mine.count(text)) return true;
+    }
+    return false;
+}
+
+pid_t spawn_quiet(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // killable as a whole
+    posix_spawnattr_setpgroup(&attr, 0);
+    pid_t pid = -1;
+    const int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return pid;
+}
+
+// Every other host must resolve and answer `AGENT HOST true`, all probed at once.
+void probe_hosts(const std::vector<std::string>& hosts, const std::string& agent,
+                 const std::string& hostfile) {
+    struct Probe {
+        std::string host;
+        pid_t pid = -1;
+        int status = 0;
+        bool done = false;
+    };
+    std::vector<Probe> probes;
+    for (const auto& host : hosts) {
+        if (resolve(host).empty())
+            throw DistributedError("host '" + host + "' in --hostfile " + hostfile +
+                                   " does not resolve to an address");
+        if (is_local_address(host)) continue;
+        std::vector<std::string> argv =
+            agent.empty()
+                ? std::vector<std::string>{"ssh", "-o",  "BatchMode=yes", "-o", "ConnectTimeout=5",
+                                           host,  "true"}
+                : std::vector<std::string>{agent, host, "true"};
+        Probe p;
+        p.host = host;
+        p.pid = spawn_quiet(argv);
+        if (p.pid < 0) {
+            const std::string reason = std::strerror(errno);
+            for (auto& q : probes) kill(-q.pid, SIGKILL), waitpid(q.pid, nullptr, 0);
+            throw DistributedError("cannot run " + argv[0] +
+                                   " to reach the other hosts: " + reason);
+        }
+        probes.push_back(p);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + kProbeTimeout;
+    std::string failure;
+    for (;;) {
+        bool waiting = false;
+        for (auto& p : probes) {
+            if (p.done) continue;
+            const pid_t r = waitpid(p.pid, &p.status, WNOHANG);
+            if (r == p.pid || (r < 0 && errno != EINTR)) {
+                p.done = true;
+                const bool ok = r == p.pid && WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0;
+                if (!ok && failure.empty())
+                    failure = "host '" + p.host + "' does not answer through " +
+                              (agent.empty() ? "ssh" : agent) + " (" +
+                              (WIFEXITED(p.status)
+                                   ? "exit " + std::to_string(WEXITSTATUS(p.status))
+                                   : "killed by signal " + std::to_string(WTERMSIG(p.status))) +
+                              ")";
+            } else {
+                waiting = true;
+            }
+        }
+        if (!waiting) break;
+        if (std::chrono::steady_clock::now() >= deadline) {
+            for (auto& p : probes)
+                if (!p.done) {
+                    kill(-p.pid, SIGKILL);
+                    waitpid(p.pid, nullptr, 0);
+                    p.done = true;
+                    if (failure.empty())
+                        failure = "host '" + p.host + "' does not answer through " +
+                                  (agent.empty() ? "ssh" : agent) + " within " +
+                                  std::to_string(kProbeTimeout.count()) + " s";
+                }
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (!failure.empty()) throw DistributedError(failure);
+}
+
+// torch's TCPStore binds the master port on rank 0's host; when that is here, try it now.
+void check_port_free(const std::string& host, int port) {
+    for (auto address : resolve(host)) {
+        const int fd = socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) continue;
+        const int on = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);  // as TCPStore does
+        socklen_t size = sizeof(sockaddr_in);
+        if (address.ss_family == AF_INET) {
+            reinterpret_cast<sockaddr_in&>(address).sin_port = htons(static_cast<uint16_t>(port));
+        } else {
+            reinterpret_cast<sockaddr_in6&>(address).sin6_port = htons(static_cast<uint16_t>(port));
+            size = sizeof(sockaddr_in6);
+        }
+        const int rc = bind(fd, reinterpret_cast<sockaddr*>(&address), size);
+        const int error = errno;
+        close(fd);
+        if (rc != 0 && error == EADDRINUSE)
+            throw DistributedError("master port " + std::to_string(port) + " on " + host +
+                                   " is already in use; choose another with --master-port");
+    }
+}
+
+std::string self_path() {
+    char self[PATH_MAX] = {};
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    return n > 0 ? std::string(self, static_cast<std::size_t>(n)) : "ipexrun";
+}
+
+}  // namespace
+
+int run_distributed(const LaunchOptions& options, const affinity::Topology& topology,
+                    const allocator::Environment& env) {
+    const MachineProbes probes = real_probes(env);
+    DistributedPlan plan;
+    try {
+        DistributedInputs inputs;
+        inputs.hostfile_hosts = read_hostfile(options.dist.hostfile);
+        inputs.self = self_path();
+        inputs.as_root = geteuid() == 0;
+        inputs.is_local_address = is_local_address;
+        plan = plan_distributed(options, topology, env, probes, inputs);
+        if (options.dry_run) {
+            std::cout << distributed_plan_json(plan, options, topology, env, probes, this_install())
+                      << std::endl;
+            return 0;
+        }
+        if (plan.job.mpi.kind != MpiKind::kSlurm)
+            probe_hosts(plan.job.hosts, plan.job.agent, options.dist.hostfile);
+        if (plan.master_is_local) check_port_free(plan.master_addr, plan.master_port);
+    } catch (const DistributedError& e) {
+        spdlog::error("{}", e.what());
+        return e.code;
+    }
+    for (const auto& w : plan.warnings) spdlog::warn("{}", w);
+    spdlog::info("{} node{} x {} rank{} through {}", plan.job.nnodes,
+                 plan.job.nnodes == 1 ? "" : "s", plan.job.ppn, plan.job.ppn == 1 ? "" : "s",
+                 plan.job.mpi.program);
+
+    LaunchPlan run;
+    run.bind = BindMethod::kNone;
+    run.summary = false;  // every rank reports its own end
+    InstanceLaunch mpi;
+    mpi.label = mpi_name(plan.job.mpi.kind);
+    mpi.raw_output = true;  // the ranks prefix their own lines
+    mpi.cpus = topology.allowed_cpus();
+    mpi.argv = plan.argv;
+    run.instances.push_back(std::move(mpi));
+    SupervisorOptions supervise;
+    supervise.grace = std::chrono::milliseconds(static_cast<long>(options.grace_seconds * 1000));
+    return run_plan(run, supervise);
+}
+
+}  // namespace ipex::launcher

@@ -1,0 +1,55 @@
+"""Pass: stock Conv*/ConvTranspose*/Linear layers (exact types) become PackedConv/PackedLinear
+(weights prepacked for oneDNN, any folded batch norm taken in), nn.TransformerEncoderLayer a
+PackedTransformerEncoderLayer. A bare layer passed to optimize() is itself replaced."""
+from torch import nn
+
+from .._kernels import ops
+from ..dataflow.tracing import has_hooks, stock_type
+from ..nn.packed import PackedConv, PackedLinear
+from ..nn.transformer import PackedTransformerEncoderLayer, can_pack
+
+CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+def applies(ctx):
+    return ctx.opts.weights_prepack
+
+
+def run(model, ctx):
+    ops()  # fails early and clearly if the kernels are not built
+    packed = {}  # id(original) -> replacement: a shared layer stays one shared module
+
+    def replacement(m):
+        if id(m) not in packed:
+            packed[id(m)] = new = _packed(m, ctx)
+            if new is not None and ctx.has_flow():
+                ctx.flow(model).adopt(m, new)
+        return packed[id(m)]
+
+    root = replacement(model)
+    if root is not None:
+        return root
+    for parent in list(model.modules()):
+        for name, child in list(parent._modules.items()):
+            if child is not None:
+                new = replacement(child)
+                if new is not None:
+                    parent._modules[name] = new
+    return model
+
+
+def _packed(m, ctx):
+    if has_hooks(m):
+        return None  # its hooks expect the stock module
+    dtype = ctx.opts.dtype
+    base = stock_type(m)
+    if base in CONVS or base is nn.Linear:
+        bn = ctx.folded.get(id(m))
+        layer = (PackedLinear if base is nn.Linear else PackedConv)(m, dtype, bn=bn)
+        if bn is not None:
+            bn.retarget(layer)
+            ctx.folded[id(layer)] = bn
+        return layer
+    if base is nn.TransformerEncoderLayer and can_pack(m):
+        return PackedTransformerEncoderLayer(m, dtype)
+    return None

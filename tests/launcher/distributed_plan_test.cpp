@@ -1,0 +1,183 @@
+#include "distributed_plan.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+using namespace ipex;
+using namespace ipex::launcher;
+using Args = std::vector<std::string>;
+
+namespace {
+
+const affinity::Topology& two_by_28() {
+    static const affinity::Topology t =
+        affinity::load_topology(std::string(IPEX_TEST_TOPOLOGIES) + "/xeon-2s28c2t.xml");
+    return t;
+}
+
+// A machine with the named programs in /usr/bin and nothing else.
+MachineProbes machine_with(std::set<std::string> programs) {
+    MachineProbes p;
+    p.list_dir = [](const std::string&) { return std::vector<std::string>{}; };
+    p.exists = [programs](const std::string& f) {
+        return f == "/usr/bin/python3" || f == "/work/x.py" ||
+               programs.count(f.substr(f.rfind('/') + 1)) > 0;
+    };
+    p.is_executable = p.exists;
+    p.which = [programs](const std::string& name) -> std::optional<std::string> {
+        if (programs.count(name) || name == "python3") return "/usr/bin/" + name;
+        return std::nullopt;
+    };
+    p.host_name = [] { return std::string("n1"); };
+    return p;
+}
+
+LaunchOptions two_nodes() {
+    LaunchOptions o;
+    o.dist.nnodes = 2;
+    o.dist.hostfile = "hosts";
+    o.no_python = true;
+    o.program = "true";
+    o.option_args = {"--nnodes", "2", "--hostfile", "hosts", "--no-python"};
+    return o;
+}
+
+DistributedInputs inputs(Args hosts = {"10.9.0.1", "10.9.0.2"}) {
+    DistributedInputs in;
+    in.hostfile_hosts = std::move(hosts);
+    in.self = "/opt/bin/ipexrun";
+    in.is_local_address = [](const std::string& h) { return h == "10.9.0.1"; };
+    return in;
+}
+
+DistributedPlan plan(const LaunchOptions& o, const allocator::Environment& env = {},
+                     const DistributedInputs& in = inputs(),
+                     std::set<std::string> programs = {"mpiexec.hydra", "mpiexec.openmpi",
+                                                       "srun"}) {
+    return plan_distributed(o, two_by_28(), env, machine_with(std::move(programs)), in);
+}
+
+int code_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const DistributedError& e) {
+        return e.code;
+    }
+    return 0;
+}
+
+}  // namespace
+
+TEST(DistributedPlan, HydraOverTheHostfileWithOneRankPerNumaNode) {
+    const auto p = plan(two_nodes());
+    EXPECT_EQ(p.job.ppn, 2);  // two NUMA nodes on this topology
+    EXPECT_EQ(p.master_addr, "10.9.0.1");
+    EXPECT_TRUE(p.master_is_local);
+    EXPECT_EQ(p.master_port, 29500);
+    EXPECT_EQ(p.argv, (Args{"/usr/bin/mpiexec.hydra",
+                            "-np",
+                            "4",
+                            "-ppn",
+                            "2",
+                            "-hosts",
+                            "10.9.0.1,10.9.0.2",
+                            "-localhost",
+                            "10.9.0.1",
+                            "/opt/bin/ipexrun",
+                            "--rank-wrapper",
+                            "--nnodes",
+                            "2",
+                            "--no-python",
+                            "--master-addr",
+                            "10.9.0.1",
+                            "--master-port",
+                            "29500",
+                            "--",
+                            "true"}));
+}
+
+TEST(DistributedPlan, MasterPrecedenceOptionThenEnvironmentThenHostfile) {
+    LaunchOptions o = two_nodes();
+    EXPECT_EQ(plan(o, {{"MASTER_ADDR", "10.9.0.2"}, {"MASTER_PORT", "1234"}}).master_addr,
+              "10.9.0.2");
+    EXPECT_EQ(plan(o, {{"MASTER_PORT", "1234"}}).master_port, 1234);
+    o.dist.master_addr = "10.9.0.7";
+    o.dist.master_port = 4321;
+    const auto p = plan(o, {{"MASTER_ADDR", "10.9.0.2"}, {"MASTER_PORT", "1234"}});
+    EXPECT_EQ(p.master_addr, "10.9.0.7");
+    EXPECT_EQ(p.master_port, 4321);
+    EXPECT_FALSE(p.master_is_local);
+    EXPECT_EQ(code_of([&] { plan(two_nodes(), {{"MASTER_PORT", "http"}}); }), 2);
+}
+
+TEST(DistributedPlan, NodesListAndExplicitRanksPerNode) {
+    LaunchOptions o = two_nodes();
+    o.plan.nodes_list = {0, 1};
+    EXPECT_EQ(plan(o).job.ppn, 2);
+    o.plan.nodes_list = {1};
+    EXPECT_EQ(plan(o).job.ppn, 1);
+    o.dist.nprocs_per_node = 3;
+    EXPECT_EQ(plan(o).job.ppn, 3);
+}
+
+TEST(DistributedPlan, UsageErrorsBeforeAnythingStarts) {
+    LaunchOptions o = two_nodes();
+    EXPECT_EQ(code_of([&] { plan(o, {}, inputs({"10.9.0.1"})); }), 2);  // nnodes > hosts
+    EXPECT_EQ(code_of([&] { plan(o, {}, inputs({})); }), 2);            // empty hostfile
+    o.dist.hostfile.clear();
+    EXPECT_EQ(code_of([&] { plan(o, {}, inputs({})); }), 2);  // 2 nodes need a hostfile
+    o.dist.hostfile = "hosts";
+    o.dist.extra_mpi_params = "-x 'open";
+    EXPECT_EQ(code_of([&] { plan(o); }), 2);
+    o.dist.extra_mpi_params.clear();
+    o.dist.mpi = MpiChoice::kOpenMpi;
+    EXPECT_EQ(code_of([&] { plan(o, {}, inputs(), {"mpiexec.hydra"}); }), 1);  // missing MPI
+}
+
+TEST(DistributedPlan, SlurmChecksTheAllocation) {
+    LaunchOptions o = two_nodes();
+    o.dist.hostfile.clear();
+    const allocator::Environment job = {
+        {"SLURM_JOB_ID", "42"}, {"SLURM_NTASKS", "4"}, {"SLURM_JOB_NUM_NODES", "2"}};
+    const auto p = plan(o, job, inputs({}));
+    EXPECT_EQ(p.job.mpi.kind, MpiKind::kSlurm);
+    EXPECT_EQ(p.master_addr, "");  // each rank takes srun's launch node
+    EXPECT_EQ(p.argv[0], "/usr/bin/srun");
+    auto small = job;
+    small["SLURM_NTASKS"] = "3";
+    try {
+        plan(o, small, inputs({}));
+        FAIL();
+    } catch (const DistributedError& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "the Slurm allocation (job 42) has 3 tasks; 2 nodes x 2 ranks need 4");
+    }
+    small = job;
+    small["SLURM_JOB_NUM_NODES"] = "1";
+    EXPECT_EQ(code_of([&] { plan(o, small, inputs({})); }), 1);
+}
+
+TEST(DistributedPlan, DryRunShowsEveryRanksShareAndContract) {
+    LaunchOptions o = two_nodes();
+    o.dist.ccl_worker_count = 2;
+    const auto p = plan(o);
+    const auto install = InstallInfo{"/usr/bin/python3", {}};
+    const auto doc = nlohmann::json::parse(
+        distributed_plan_json(p, o, two_by_28(), {}, machine_with({"mpiexec.hydra"}), install));
+    EXPECT_EQ(doc["mpi"], "hydra");
+    EXPECT_EQ(doc["command"][0], "/usr/bin/mpiexec.hydra");
+    ASSERT_EQ(doc["nodes"].size(), 2u);
+    const auto& rank3 = doc["nodes"][1]["ranks"][1];
+    EXPECT_EQ(rank3["rank"], 3);
+    EXPECT_EQ(rank3["local_rank"], 1);
+    EXPECT_EQ(rank3["cpus"].front(), 28);
+    EXPECT_EQ(rank3["cpus"].back(), 55);
+    EXPECT_EQ(rank3["env"]["RANK"], "3");
+    EXPECT_EQ(rank3["env"]["GROUP_RANK"], "1");
+    EXPECT_EQ(rank3["env"]["MASTER_ADDR"], "10.9.0.1");
+    EXPECT_EQ(rank3["env"]["CCL_WORKER_AFFINITY"], "28,29");
+    EXPECT_EQ(rank3["env"]["CCL_WORKER_COUNT"], "2");
+    EXPECT_EQ(rank3["omp_num_threads"], 26);
+}

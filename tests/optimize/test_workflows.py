@@ -1,0 +1,198 @@
+"""An optimized model is an ordinary nn.Module: copies, saves, state dicts, custom methods,
+graph mode only where its trace is faithful, bf16 BERT-style models."""
+import copy
+import io
+import pickle
+
+import pytest
+import torch
+from torch import fx, nn
+
+from optimize_testutil import BF16_TOL, FP32_TOL, optimize, randomize_batch_norms, rel_err, run
+from test_dataflow_rewrites import MyNet
+
+
+def net():
+    torch.manual_seed(0)
+    return randomize_batch_norms(MyNet()).eval()
+
+
+X = torch.randn(2, 3, 8, 8)
+
+
+def test_state_dict_keys_and_values_are_the_original_ones():
+    model = net()
+    opt = optimize(model)
+    sd, ref = opt.state_dict(), model.state_dict()
+    assert list(sd) == list(ref)
+    for k in ref:
+        assert sd[k].shape == ref[k].shape and sd[k].dtype == ref[k].dtype, k
+        assert torch.allclose(sd[k], ref[k], rtol=1e-5, atol=1e-6), k
+    fresh = MyNet().eval()
+    fresh.load_state_dict(sd)
+    assert rel_err(run(fresh, X), run(model, X)) <= FP32_TOL
+
+
+def test_load_state_dict_repacks_folded_and_fused_layers():
+    model, other = net(), net()
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(1.5)
+        for b in other.buffers():
+            if b.is_floating_point():
+                b.mul_(0.8)
+    opt = optimize(model)
+    opt.load_state_dict(other.state_dict())
+    assert rel_err(run(opt, X), run(other, X)) <= FP32_TOL
+
+
+def test_deepcopy_is_independent():
+    model = net()
+    opt = optimize(model)
+    before = run(opt, X)
+    twin = copy.deepcopy(opt)
+    assert rel_err(run(twin, X), before) <= 1e-6
+    changed = net()
+    with torch.no_grad():
+        for p in changed.parameters():
+            p.add_(0.3)
+    twin.load_state_dict(changed.state_dict())
+    assert rel_err(run(twin, X), run(changed, X)) <= FP32_TOL
+    assert torch.equal(run(opt, X), before)  # the original optimized model did not change
+    assert rel_err(run(model, X), before) <= FP32_TOL  # nor did the stock model
+
+
+def test_optimized_copy_never_writes_into_the_original():
+    model = net()
+    ref = run(model, X)
+    opt = optimize(model)
+    changed = net()
+    with torch.no_grad():
+        for p in changed.parameters():
+            p.mul_(-1)
+    opt.load_state_dict(changed.state_dict())
+    assert torch.equal(run(model, X), ref)
+
+
+@pytest.mark.parametrize("how", ["torch.save", "pickle"])
+def test_whole_module_saves_and_loads(how):
+    opt = optimize(net())
+    expected = run(opt, X)  # after a call, too (the layers hold runners then)
+    if how == "pickle":
+        loaded = pickle.loads(pickle.dumps(opt))
+    else:
+        buf = io.BytesIO()
+        torch.save(opt, buf)
+        buf.seek(0)
+        loaded = torch.load(buf)
+    assert torch.equal(run(loaded, X), expected)
+    assert isinstance(loaded.blocks[0], fx.GraphModule) and loaded.blocks[0].c2.post_op[0] == "badd+relu"
+    assert list(loaded.state_dict()) == list(opt.state_dict())
+
+
+def test_no_callable_instance_attributes():
+    opt = optimize(net(), sample_input=X)
+    for name, m in opt.named_modules():
+        assert "forward" not in m.__dict__, name
+    assert [n for n, _ in opt.named_modules()] == [n for n, _ in net().named_modules()]
+
+
+def test_to_and_trace_freeze_save():
+    model = net()
+    opt = optimize(model).to(torch.float32)
+    with torch.no_grad():
+        traced = torch.jit.freeze(torch.jit.trace(opt, X, check_trace=False))
+        buf = io.BytesIO()
+        torch.jit.save(traced, buf)
+        buf.seek(0)
+        loaded = torch.jit.load(buf)
+        other = torch.randn(1, 3, 6, 10)
+        assert rel_err(loaded(other), model(other)) <= FP32_TOL
+
+
+class ShapeBranch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        if x.shape[0] == 1:
+            return self.bn(self.conv(x)) * 2
+        if x.dim() != 4:
+            raise ValueError("4-D input please")
+        return self.bn(self.conv(x))
+
+
+def test_graph_mode_never_drops_python_control_flow():
+    torch.manual_seed(0)
+    model = randomize_batch_norms(ShapeBranch()).eval()
+    with pytest.warns(UserWarning, match="graph_mode not applied"):
+        opt = optimize(model, graph_mode=True, sample_input=torch.randn(1, 3, 5, 5))
+    assert not isinstance(opt, torch.jit.ScriptModule)
+    for batch in (1, 3):
+        x = torch.randn(batch, 3, 5, 5)
+        assert rel_err(run(opt, x), run(model, x)) <= FP32_TOL
+    with pytest.raises(ValueError, match="4-D"):
+        run(opt, torch.randn(3, 3, 5))
+
+
+def test_graph_mode_is_used_where_the_trace_is_faithful():
+    model = net()
+    opt = optimize(model, graph_mode=True, sample_input=X)
+    assert isinstance(opt, torch.jit.ScriptModule)
+    assert rel_err(run(opt, X), run(model, X)) <= FP32_TOL
+
+
+class TinyBert(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(50, 32)
+        self.norm = nn.LayerNorm(32)
+        self.attn = nn.Linear(32, 32)
+        self.norm2 = nn.LayerNorm(32)
+        self.ff = nn.Sequential(nn.Linear(32, 64), nn.GELU(), nn.Linear(64, 32))
+        self.group = nn.GroupNorm(4, 32)
+
+    def forward(self, ids):
+        h = self.norm(self.embed(ids))
+        h = self.norm2(self.attn(h) + h)
+        h = self.ff(h) + h
+        return self.group(h.transpose(1, 2))
+
+
+def test_bf16_embedding_layer_norm_model_runs():
+    torch.manual_seed(0)
+    model = TinyBert().eval()
+    ids = torch.randint(0, 50, (2, 7))
+    ref = run(model, ids)
+    opt = optimize(model, dtype=torch.bfloat16)
+    assert opt.embed.weight.dtype == torch.float32
+    out = run(opt, ids, bf16=True)
+    assert rel_err(out, ref) <= BF16_TOL
+    assert list(opt.state_dict()) == list(model.state_dict())
+    with torch.no_grad():  # bf16 activations straight into the norms (a CPU with native bf16 makes them)
+        h = torch.randn(2, 7, 32)
+        assert rel_err(opt.norm(h.bfloat16()), model.norm(h.bfloat16().float())) <= 1e-5
+
+
+def test_custom_method_reaches_child_rewrites():
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = MyNet()
+
+        def forward(self, x):
+            raise NotImplementedError("call inference()")
+
+        def inference(self, x):
+            return self.body(x) * (2 if x.shape[0] > 1 else 1)
+
+    torch.manual_seed(0)
+    model = randomize_batch_norms(Model()).eval()
+    with pytest.warns(UserWarning, match="could not trace"):
+        opt = optimize(model)
+    assert isinstance(opt.body.blocks[0], fx.GraphModule)
+    for batch in (1, 2):
+        x = torch.randn(batch, 3, 8, 8)
+        assert rel_err(run(opt.inference, x), run(model.inference, x)) <= FP32_TOL
