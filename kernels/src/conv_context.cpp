@@ -7,6 +7,7 @@
 #include <string>
 
 #include "dnnl_glue.h"
+#include "layer_call.h"
 
 namespace ipex::kernels {
 
@@ -76,9 +77,16 @@ struct ConvContext::Impl {
     std::vector<int64_t> wshape;  // PyTorch weight shape
     int64_t out_channels = 0, in_channels = 0;
     c10::ScalarType requested = c10::kFloat, compute = c10::kFloat;
-    std::unique_ptr<PackedWeights> weights;
-    c10::optional<at::Tensor> bias;  // float32
+    std::unique_ptr<PackedWeights> weights;  // null for a reference-only context
+    at::Tensor plain;                        // the weight as given, for a reference-only context
+    c10::optional<at::Tensor> bias;          // float32 (the weight's dtype if reference-only)
     mutable EntryCache<ConvEntry> cache;
+
+    // The layer on ATen (any input PyTorch's convolution takes), in the compute dtype.
+    at::Tensor reference(const at::Tensor& x, const ConvGeometry& g) const;
+    // The oneDNN call; see run_layer().
+    Fused fused(const at::Tensor& input, const ConvGeometry& g, const PostOps& ops,
+                const c10::optional<at::Tensor>& other, bool in_place, at::Tensor& result) const;
 };
 
 ConvContext::ConvContext(const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
@@ -99,31 +107,35 @@ ConvContext::ConvContext(const at::Tensor& weight, const c10::optional<at::Tenso
     fill(geo_.dilation, 1, "dilation");
     fill(geo_.output_padding, 0, "output_padding");
     TORCH_CHECK(geo_.groups >= 1, "ipex conv_prepack: groups must be positive");
+    // oneDNN sees output_padding as less right padding, which must stay above -stride.
+    bool onednn_geometry = true;
     for (int64_t k = 0; k < nd; ++k) {
         TORCH_CHECK(geo_.stride[k] >= 1 && geo_.dilation[k] >= 1,
                     "ipex conv_prepack: stride and dilation must be positive");
         if (geo_.transposed)
-            TORCH_CHECK(geo_.padding_r[k] - geo_.output_padding[k] + geo_.stride[k] > 0,
-                        "ipex conv_prepack: transposed convolution with padding ",
-                        geo_.padding_r[k], " output_padding ", geo_.output_padding[k],
-                        " and stride ", geo_.stride[k], " is not supported");
+            onednn_geometry =
+                onednn_geometry && geo_.padding_r[k] - geo_.output_padding[k] + geo_.stride[k] > 0;
     }
     auto& m = *impl_;
     m.wshape = weight.sizes().vec();
     m.requested = dtype;
-    m.compute = compute_dtype(dtype, "ipex conv_prepack");
     m.out_channels = geo_.transposed ? weight.size(1) * geo_.groups : weight.size(0);
     m.in_channels = geo_.transposed ? weight.size(0) : weight.size(1) * geo_.groups;
     TORCH_CHECK((geo_.transposed ? m.in_channels : m.out_channels) % geo_.groups == 0,
                 "ipex conv_prepack: channels must be divisible by groups (", geo_.groups, ")");
+    const bool packable = onednn_geometry && kernel_dtype(dtype);
+    m.compute = packable ? compute_dtype(dtype, "ipex conv_prepack") : dtype;
     at::Tensor w = weight.detach().to(m.compute).contiguous();
-    m.weights =
-        std::make_unique<PackedWeights>(w, plain_weight_md(w, geo_.groups, geo_.transposed));
+    if (packable)
+        m.weights =
+            std::make_unique<PackedWeights>(w, plain_weight_md(w, geo_.groups, geo_.transposed));
+    else
+        m.plain = w;
     if (bias && bias->defined()) {
         TORCH_CHECK(bias->numel() == m.out_channels, "ipex conv_prepack: bias of size ",
                     shape_str(bias->sizes()), " does not match ", m.out_channels,
                     " output channels");
-        m.bias = bias->detach().to(at::kFloat).contiguous();
+        m.bias = bias->detach().to(packable ? at::kFloat : m.compute).contiguous();
     }
 }
 
@@ -136,6 +148,7 @@ int64_t ConvContext::cached_primitives() const {
     return impl_->cache.size();
 }
 at::Tensor ConvContext::weight() const {
+    if (!impl_->weights) return impl_->plain.clone();
     return impl_->weights->unpack(impl_->wshape);
 }
 c10::optional<at::Tensor> ConvContext::bias() const {
@@ -146,22 +159,54 @@ c10::optional<at::Tensor> ConvContext::bias() const {
 at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops,
                             const c10::optional<at::Tensor>& other, bool in_place) const {
     const auto& m = *impl_;
-    const auto& g = geo_;
-    const int64_t nd = static_cast<int64_t>(m.wshape.size()) - 2;
+    return run_layer(
+        ops, other, in_place, m.weights && kernels_take(input, other),
+        [&](const PostOps& chain, at::Tensor& out) {
+            return m.fused(input, geo_, chain, other, in_place, out);
+        },
+        [&] {
+            const auto types = call_types(input.scalar_type(), m.requested, m.compute, {});
+            at::Tensor y = m.reference(reference_input(input, m.compute), geo_);
+            return y.scalar_type() == types.result || !kernel_dtype(y.scalar_type())
+                       ? y
+                       : y.to(types.result);
+        });
+}
+
+at::Tensor ConvContext::Impl::reference(const at::Tensor& x, const ConvGeometry& g) const {
+    const at::Tensor w = (weights ? weights->unpack(wshape) : plain).to(reference_type(compute));
+    c10::optional<at::Tensor> b;
+    if (bias) b = bias->to(w.scalar_type());
+    if (g.transposed)
+        return at::convolution(x, w, b, g.stride, g.padding_l, g.dilation, true, g.output_padding,
+                               g.groups);
+    // Uneven padding ("same" with an even kernel extent): the extra goes in explicitly, as
+    // PyTorch does.
+    std::vector<int64_t> even(g.padding_l.size()), extra;
+    bool uneven = false;
+    for (size_t k = g.padding_l.size(); k-- > 0;) {
+        even[k] = std::min(g.padding_l[k], g.padding_r[k]);
+        extra.push_back(g.padding_l[k] - even[k]);
+        extra.push_back(g.padding_r[k] - even[k]);
+        uneven = uneven || g.padding_l[k] != g.padding_r[k];
+    }
+    const at::Tensor padded = uneven ? at::constant_pad_nd(x, extra, 0) : x;
+    return at::convolution(padded, w, b, g.stride, even, g.dilation, false, g.output_padding,
+                           g.groups);
+}
+
+Fused ConvContext::Impl::fused(const at::Tensor& input, const ConvGeometry& g, const PostOps& ops,
+                               const c10::optional<at::Tensor>& other, bool in_place,
+                               at::Tensor& result) const {
+    const int64_t nd = static_cast<int64_t>(wshape.size()) - 2;
     const char* op = g.transposed ? "ipex conv_transpose" : "ipex convolution";
-    TORCH_CHECK(input.dim() == nd + 2, op, ": expected ", nd + 2, "-D input for weight of size ",
-                shape_str(m.wshape), ", but got input of size ", shape_str(input.sizes()));
-    TORCH_CHECK(input.size(1) == m.in_channels, op, ": Given groups=", g.groups,
-                ", weight of size ", shape_str(m.wshape), ", expected input",
-                shape_str(input.sizes()), " to have ", m.in_channels, " channels, but got ",
-                input.size(1), " channels instead");
-    TORCH_CHECK(!ops.has_sum() || !ops.has_binary(), op, ": add and binary post-ops are exclusive");
-    TORCH_CHECK(!(ops.has_sum() || ops.has_binary()) || (other && other->defined()), op,
-                ": the fused add/mul needs a second tensor");
+    // Shapes PyTorch refuses go to the reference, which raises PyTorch's own error.
+    if (input.dim() != nd + 2 || input.size(1) != in_channels) return Fused::reference;
+    const auto types = call_types(input.scalar_type(), requested, compute, {});
 
     // 2-D/3-D run channels-last (oneDNN's fast layout, as PyTorch does for channels-last
     // weights); 1-D keeps the caller's layout.
-    at::Tensor x = input.scalar_type() == m.compute ? input : input.to(m.compute);
+    at::Tensor x = input.scalar_type() == compute ? input : input.to(compute);
     c10::optional<c10::MemoryFormat> cl;
     if (nd == 2) cl = c10::MemoryFormat::ChannelsLast;
     if (nd == 3) cl = c10::MemoryFormat::ChannelsLast3d;
@@ -173,89 +218,51 @@ at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops,
         if (!nwc && !x.is_contiguous()) x = x.contiguous();
     }
 
-    std::vector<int64_t> out_shape{x.size(0), m.out_channels};
+    std::vector<int64_t> out_shape{x.size(0), out_channels};
     for (int64_t k = 0; k < nd; ++k) {
-        const int64_t in = x.size(2 + k), ker = m.wshape[2 + k], d = g.dilation[k];
+        const int64_t in = x.size(2 + k), ker = wshape[2 + k], d = g.dilation[k];
         int64_t o;
-        if (g.transposed)
+        if (g.transposed) {
             o = (in - 1) * g.stride[k] - g.padding_l[k] - g.padding_r[k] + d * (ker - 1) +
                 g.output_padding[k] + 1;
-        else
+        } else {
+            if (in + g.padding_l[k] + g.padding_r[k] < d * (ker - 1) + 1) return Fused::reference;
             o = (in + g.padding_l[k] + g.padding_r[k] - d * (ker - 1) - 1) / g.stride[k] + 1;
-        TORCH_CHECK(g.transposed || in + g.padding_l[k] + g.padding_r[k] >= d * (ker - 1) + 1, op,
-                    ": input of size ", shape_str(input.sizes()),
-                    " is too small for weight of size ", shape_str(m.wshape), " with dilation ", d,
-                    " and padding ", g.padding_l[k], "/", g.padding_r[k]);
-        TORCH_CHECK(o > 0, op, ": computed output size is not positive for input of size ",
-                    shape_str(input.sizes()));
+        }
+        if (o <= 0) return Fused::reference;
         out_shape.push_back(o);
     }
-    auto opts = x.options();
-    auto alloc_out = [&]() {
-        if (cl) return at::empty(out_shape, opts.memory_format(*cl));
-        if (nwc) {
-            std::vector<int64_t> perm{out_shape[0], out_shape[2], out_shape[1]};
-            return at::empty(perm, opts).permute({0, 2, 1});
-        }
-        return at::empty(out_shape, opts);
-    };
-    at::Tensor out = alloc_out();
-    at::Tensor accum;
-    if (ops.has_sum()) {
-        accum = *other;
-        TORCH_CHECK(accum.sizes().vec() == out_shape, op, ": the tensor added in place has size ",
-                    shape_str(accum.sizes()), " but the convolution output has size ",
-                    shape_str(out_shape));
-        if (in_place && accum.scalar_type() == m.compute && accum.strides() == out.strides())
-            out = accum;
-        else
-            out.copy_(accum);
+    auto opts = x.options().dtype(types.dst);
+    at::Tensor out;
+    if (cl) {
+        out = at::empty(out_shape, opts.memory_format(*cl));
+    } else if (nwc) {
+        out = at::empty({out_shape[0], out_shape[2], out_shape[1]}, opts).permute({0, 2, 1});
+    } else {
+        out = at::empty(out_shape, opts);
     }
-    at::Tensor binary;
-    memory::desc binary_md;
-    if (ops.has_binary()) {
-        binary = other->scalar_type() == c10::kFloat ? *other : other->to(m.compute);
-        while (binary.dim() < out.dim()) binary = binary.unsqueeze(0);
-        TORCH_CHECK(binary.dim() == out.dim(), op, ": operand of size ", shape_str(other->sizes()),
-                    " cannot broadcast to the output size ", shape_str(out_shape));
-        bool per_channel = true, scalar = true;
-        for (int64_t i = 0; i < out.dim(); ++i) {
-            TORCH_CHECK(binary.size(i) == out_shape[i] || binary.size(i) == 1, op,
-                        ": The size of tensor a (", out_shape[i],
-                        ") must match the size of tensor b (", binary.size(i),
-                        ") at non-singleton dimension ", i);
-            scalar = scalar && binary.size(i) == 1;
-            per_channel = per_channel && (i == 1 || binary.size(i) == 1);
-        }
-        // oneDNN broadcasts a scalar or per-channel operand itself; any other shape is expanded
-        // to the full output (other partial broadcasts are not reliable in oneDNN 2.6).
-        if (scalar || per_channel)
-            binary = binary.contiguous();
-        else
-            binary = binary.expand_as(out).contiguous(out.suggest_memory_format());
-        binary_md = md_of(binary);
-    }
+    const SecondOperand second =
+        prepare_second(ops, other, in_place, x, out_shape, types.result, out);
+    if (!second.fusable) return Fused::split;
 
     const memory::desc src_md = md_of(x), dst_md = md_of(out);
     const int threads = omp_threads();
     KeyBuilder key;
     key.add(src_md).add(dst_md).add(ops.key()).add(static_cast<int64_t>(threads));
-    if (binary.defined()) key.add(binary_md);
+    if (second.binary.defined()) key.add(second.binary_md);
 
     auto make = [&]() {
+        ConvEntry e;
         try {
-            memory::desc wmd_any(m.weights->plain_md().dims(), to_dnnl(m.compute),
+            memory::desc wmd_any(weights->plain_md().dims(), to_dnnl(compute),
                                  memory::format_tag::any);
-            memory::desc bias_md = m.bias ? memory::desc({m.out_channels}, memory::data_type::f32,
-                                                         memory::format_tag::a)
-                                          : memory::desc();
+            memory::desc b_md = bias ? bias_md({out_channels}) : memory::desc();
             memory::dims dil = to_dims(g.dilation);
             for (auto& d : dil) d -= 1;  // oneDNN counts dilation from 0
             dnnl::primitive_attr attr;
             attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-            attr.set_post_ops(ops.to_dnnl(binary_md));
+            attr.set_post_ops(ops.to_dnnl(second.binary_md));
             const auto& eng = cpu_engine();
-            ConvEntry e;
             if (g.transposed) {
                 // PyTorch's output_padding extends the output on the right: oneDNN sees it as less
                 // right padding.
@@ -263,24 +270,24 @@ at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops,
                 for (size_t k = 0; k < pad_r.size(); ++k) pad_r[k] -= g.output_padding[k];
                 dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference,
                                                     dnnl::algorithm::deconvolution_direct, src_md,
-                                                    wmd_any, bias_md, dst_md, to_dims(g.stride),
-                                                    dil, to_dims(g.padding_l), pad_r);
+                                                    wmd_any, b_md, dst_md, to_dims(g.stride), dil,
+                                                    to_dims(g.padding_l), pad_r);
                 dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng);
                 e.prim = dnnl::deconvolution_forward(pd);
                 e.scratch_md = pd.scratchpad_desc();
-                e.weights = m.weights->get(pd.weights_desc());
+                e.weights = weights->get(pd.weights_desc());
             } else {
                 auto describe = [&](dnnl::algorithm algorithm, const memory::desc& src,
                                     const memory::desc& dst) {
                     dnnl::convolution_forward::desc d(
-                        dnnl::prop_kind::forward_inference, algorithm, src, wmd_any, bias_md, dst,
+                        dnnl::prop_kind::forward_inference, algorithm, src, wmd_any, b_md, dst,
                         to_dims(g.stride), dil, to_dims(g.padding_l), to_dims(g.padding_r));
                     return dnnl::convolution_forward::primitive_desc(d, attr, eng);
                 };
                 dnnl::convolution_forward::primitive_desc pd;
                 // The output must come back into `out` (no accumulator, no second operand).
-                if (m.compute == c10::kFloat && winograd_allowed() && winograd_shape(m.wshape, g) &&
-                    !ops.has_sum() && !binary.defined()) {
+                if (compute == c10::kFloat && winograd_allowed() && winograd_shape(wshape, g) &&
+                    !ops.has_sum() && !second.binary.defined()) {
                     try {
                         const auto f32 = memory::data_type::f32;
                         pd = describe(dnnl::algorithm::convolution_winograd,
@@ -304,22 +311,20 @@ at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops,
                 if (!pd) pd = describe(dnnl::algorithm::convolution_direct, src_md, dst_md);
                 e.prim = dnnl::convolution_forward(pd);
                 e.scratch_md = pd.scratchpad_desc();
-                e.weights = m.weights->get(pd.weights_desc());
+                e.weights = weights->get(pd.weights_desc());
             }
-            return e;
-        } catch (const dnnl::error& err) {
-            rethrow_dnnl(op,
-                         "input " + shape_str(input.sizes()) + " weight " + shape_str(m.wshape) +
-                             " stride " + shape_str(g.stride) + " padding " +
-                             shape_str(g.padding_l) + " dilation " + shape_str(g.dilation) +
-                             " groups " + std::to_string(g.groups),
-                         err);
+        } catch (const dnnl::error&) {
+            // No oneDNN kernel for this geometry: remembered, and the reference runs instead.
+            e = ConvEntry();
+            e.unsupported = true;
         }
+        return e;
     };
-    auto entry = m.cache.get(key.str(), threads, make);
+    auto entry = cache.get(key.str(), threads, make);
+    if (entry->unsupported) return Fused::reference;
 
     const auto describe_call = [&] {
-        return "input " + shape_str(input.sizes()) + " weight " + shape_str(m.wshape);
+        return "input " + shape_str(input.sizes()) + " weight " + shape_str(wshape);
     };
     auto reorder = [&](const dnnl::reorder& prim, memory from, memory to) {
         try {
@@ -347,23 +352,14 @@ at::Tensor ConvContext::run(const at::Tensor& input, const PostOps& ops,
         {DNNL_ARG_SRC, src},
         {DNNL_ARG_WEIGHTS, wrap(entry->weights.md, entry->weights.buf)},
         {DNNL_ARG_DST, dst}};
-    if (m.bias)
-        args.emplace(DNNL_ARG_BIAS,
-                     memory({{m.out_channels}, memory::data_type::f32, memory::format_tag::a},
-                            cpu_engine(), m.bias->data_ptr()));
-    if (binary.defined())
+    if (bias) args.emplace(DNNL_ARG_BIAS, wrap(bias_md({out_channels}), *bias));
+    if (second.binary.defined())
         args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(ops.binary_index()) | DNNL_ARG_SRC_1,
-                     wrap(binary_md, binary));
+                     wrap(second.binary_md, second.binary));
     run_primitive(op, describe_call, *entry, std::move(args));
     if (entry->from_blocked) reorder(entry->from_blocked, dst, wrap(dst_md, out));
-
-    const bool back_to_bf16 = m.requested == c10::kBFloat16 &&
-                              input.scalar_type() == c10::kBFloat16 && m.compute != c10::kBFloat16;
-    if (ops.has_sum() && in_place && !out.is_same(*other)) {
-        other->copy_(out);
-        return *other;
-    }
-    return back_to_bf16 ? out.to(c10::kBFloat16) : out;
+    result = finish(out, ops, other, in_place, types.result);
+    return Fused::done;
 }
 
 }  // namespace ipex::kernels

@@ -51,6 +51,10 @@ at::Tensor alloc_scratchpad(const dnnl::memory::desc& md) {
     return buf;
 }
 
+bool kernel_dtype(c10::ScalarType t) {
+    return t == c10::kFloat || t == c10::kBFloat16;
+}
+
 c10::ScalarType compute_dtype(c10::ScalarType requested, const char* op) {
     if (requested == c10::kFloat) return requested;
     TORCH_CHECK(requested == c10::kBFloat16, op, ": dtype must be float32 or bfloat16, got ",

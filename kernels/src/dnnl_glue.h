@@ -24,6 +24,10 @@ dnnl::memory wrap(const dnnl::memory::desc& md, const at::Tensor& t);
 // buffer, valid until this thread's next kernel call.
 at::Tensor alloc_scratchpad(const dnnl::memory::desc& md);
 
+// True for the types the kernels compute in (float32, bfloat16); layers of other types keep
+// their weight as given and run on ATen.
+bool kernel_dtype(c10::ScalarType t);
+
 // float32 / bfloat16 compute type for a requested dtype; bfloat16 becomes float32 with a
 // single warning where the CPU lacks native bf16.
 c10::ScalarType compute_dtype(c10::ScalarType requested, const char* op);
@@ -60,6 +64,7 @@ class KeyBuilder {
 struct PrimitiveEntry {
     dnnl::primitive prim;
     dnnl::memory::desc scratch_md;
+    bool unsupported = false;  // oneDNN has no kernel for this call: the reference runs
 };
 
 // Runs `prim` on the calling thread's stream with a scratchpad from alloc_scratchpad and

@@ -102,17 +102,31 @@ PostOps PostOps::parse(const std::string& spec, const std::vector<double>& args)
     }
     TORCH_CHECK(rd.next == args.size(), "ipex post-op '", spec, "' got ", args.size(),
                 " scalar arguments but uses ", rd.next);
-    int sums = 0, binaries = 0;
-    for (const auto& s : p.steps_) {
-        sums += s.kind == Kind::sum;
-        binaries += s.kind == Kind::binary_add || s.kind == Kind::binary_mul;
-    }
-    TORCH_CHECK(sums + binaries <= 1, "ipex post-op '", spec, "': at most one add/badd/bmul step");
+    int seconds = 0;
+    for (const auto& s : p.steps_) seconds += s.kind != Kind::eltwise;
+    TORCH_CHECK(seconds <= 1, "ipex post-op '", spec, "': at most one add/badd/bmul step");
+    p.make_key();
+    return p;
+}
+
+void PostOps::make_key() {
     std::ostringstream key;
-    for (const auto& s : p.steps_)
+    for (const auto& s : steps_)
         key << static_cast<int>(s.kind) << ':' << static_cast<int>(s.alg) << ':' << s.alpha << ':'
             << s.beta << ';';
-    p.key_ = key.str();
+    key_ = key.str();
+}
+
+int PostOps::second_index() const {
+    for (size_t i = 0; i < steps_.size(); ++i)
+        if (steps_[i].kind != Kind::eltwise) return static_cast<int>(i);
+    return -1;
+}
+
+PostOps PostOps::prefix(int n) const {
+    PostOps p;
+    p.steps_.assign(steps_.begin(), steps_.begin() + n);
+    p.make_key();
     return p;
 }
 

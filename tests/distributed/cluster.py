@@ -10,6 +10,7 @@ which is idempotent and also runs at interpreter exit.
 import atexit
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,10 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 SUBNET_PREFIX = "10.213.13."
 NETNS_DIR = pathlib.Path("/run/netns")
+STALE_NAME = re.compile(r"^ipexc(\d+)n\d+$")
+# Prefix for what the tests start: it gets SIGTERM if the test process dies without cleaning
+# up (SIGKILL, a crash), so that no daemon or launcher outlives it.
+DIE_WITH_PYTEST = ["setpriv", "--pdeathsig", "TERM"]
 # Runs "$@" with the hostname given in $0 (inside a fresh UTS namespace).
 NODE_ENTRY = 'hostname "$0" && exec "$@"'
 
@@ -124,6 +129,7 @@ class NetnsCluster:
         self.daemon_pids = set()  # started on the nodes by a SlurmCluster: not leftovers
         self._closed = False
         atexit.register(self.close)
+        remove_stale_namespaces()
         try:
             self._create_network()
             self._write_agent()
@@ -201,6 +207,17 @@ class NetnsCluster:
                 subprocess.run(["ip", "netns", "del", node.namespace], capture_output=True,
                                timeout=20)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def remove_stale_namespaces():
+    """Delete the empty namespaces of earlier sessions that died without cleaning up
+    (SIGKILL): named after a pid that no longer runs, and with no process inside."""
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                             timeout=20).stdout
+    for line in listing.splitlines():
+        match = STALE_NAME.match(line.split()[0]) if line.strip() else None
+        if match and not pid_alive(int(match[1])) and not Node(0, match[0]).pids():
+            subprocess.run(["ip", "netns", "del", match[0]], capture_output=True, timeout=20)
 
 
 def namespaces_refused():

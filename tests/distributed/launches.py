@@ -3,11 +3,15 @@ import json
 import os
 import pathlib
 import signal
+import queue
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
 import pytest
+
+from cluster import DIE_WITH_PYTEST
 
 HERE = pathlib.Path(__file__).resolve().parent
 TORCH_PYTHON = "/usr/bin/python3"
@@ -32,14 +36,18 @@ class Launch:
 def launch(argv, env=None, timeout=LAUNCH_TIMEOUT):
     """Run argv (usually `node.command([...])`) to its end, or fail the test after timeout."""
     start = time.monotonic()
-    process = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE,
+    process = subprocess.Popen([*DIE_WITH_PYTEST, *map(str, argv)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env,
                                start_new_session=True)
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
+        try:
+            stdout, stderr = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # ranks on the other node still hold the pipes
+            process.kill()
+            stdout, stderr = "(unread)", "(unread)"
         pytest.fail(f"{argv} did not end within {timeout} s\n--- stdout\n{stdout}\n"
                     f"--- stderr\n{stderr}")
     return Launch(process.returncode, stdout, stderr, time.monotonic() - start)
@@ -93,3 +101,61 @@ def check_own_cpus(reports, ranks_per_node=2):
             cpus = set(report["cpus"])
             assert cpus and not cpus & taken, f"rank {report['rank']} on {host} shares CPUs"
             taken |= cpus
+
+
+class LiveLaunch:
+    """A launch watched while it runs: its output lines arrive on a queue."""
+
+    def __init__(self, argv, env=None):
+        self.start = time.monotonic()
+        self.process = subprocess.Popen([*DIE_WITH_PYTEST, *map(str, argv)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, env=env, start_new_session=True)
+        self.lines = []
+        self._queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for_lines(self, predicate, count, timeout=LAUNCH_TIMEOUT):
+        """Wait until `count` lines satisfy predicate; fail the test on timeout or EOF."""
+        deadline = time.monotonic() + timeout
+        while sum(1 for line in self.lines if predicate(line)) < count:
+            try:
+                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.stop()
+                pytest.fail(f"timed out waiting for output\n{self.output()}")
+            if line is None:
+                pytest.fail(f"the launch ended early (exit {self.process.wait()})\n"
+                            f"{self.output()}")
+            self.lines.append(line)
+
+    def wait(self, timeout=LAUNCH_TIMEOUT):
+        """The exit code and the seconds since start; the rest of the output is kept."""
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            pytest.fail(f"the launch did not end within {timeout} s\n{self.output()}")
+        seconds = time.monotonic() - self.start
+        while True:
+            try:
+                line = self._queue.get(timeout=10)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+        return code, seconds
+
+    def output(self):
+        return "".join(self.lines)
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

@@ -11,7 +11,7 @@ import pathlib
 import pwd
 import subprocess
 
-from cluster import ClusterError, run, stop_process, wait_until
+from cluster import DIE_WITH_PYTEST, ClusterError, run, stop_process, wait_until
 
 MUNGE_KEY = pathlib.Path("/etc/munge/munge.key")
 
@@ -29,7 +29,7 @@ class SlurmCluster:
             raise
 
     def _start(self):
-        for tool in ("munged", "slurmctld", "slurmd", "srun"):
+        for tool in ("munged", "slurmctld", "slurmd", "srun", "setpriv"):
             if not _which(tool):
                 raise ClusterError(f"{tool} is not installed (packages slurm-wlm, munge)")
         if not MUNGE_KEY.exists():
@@ -51,19 +51,22 @@ class SlurmCluster:
             self.cluster.daemon_pids.update(node.pids())
 
     def _start_munged(self):
-        munge = pwd.getpwnam("munge")
+        try:
+            munge = pwd.getpwnam("munge")
+        except KeyError:
+            raise ClusterError("there is no user munge (package munge)") from None
         folder = self.folder / "munge"
         folder.mkdir()
         folder.chmod(0o755)  # munged wants its socket folder searchable by all
         os.chown(folder, munge.pw_uid, munge.pw_gid)
         self.munge_socket = folder / "munge.socket"
         process = subprocess.Popen(
-            ["munged", "--foreground", f"--socket={self.munge_socket}",
+            [*DIE_WITH_PYTEST, "--reuid=munge", "--regid=munge", "--clear-groups",
+             "munged", "--foreground", f"--socket={self.munge_socket}",
              f"--key-file={MUNGE_KEY}", f"--pid-file={folder / 'munged.pid'}",
              f"--log-file={folder / 'munged.log'}", f"--seed-file={folder / 'munged.seed'}"],
-            user=munge.pw_uid, group=munge.pw_gid, extra_groups=[],
             stdout=subprocess.DEVNULL, stderr=open(folder / "munged.stderr", "w"))
-        self.processes.append(process)
+        self.processes.append(("munged", process))
         wait_until(lambda: self.munge_socket.exists() or process.poll() is not None, 10,
                    "munged's socket")
         if process.poll() is not None:
@@ -105,17 +108,17 @@ class SlurmCluster:
 
     def _daemon(self, node, argv, name):
         log = open(self.folder / "log" / f"{name}.stderr", "w")
-        process = subprocess.Popen(node.command(argv), stdout=log, stderr=subprocess.STDOUT,
-                                   env=self.env, start_new_session=True)
-        self.processes.append(process)
+        process = subprocess.Popen(node.command([*DIE_WITH_PYTEST, *argv]), stdout=log,
+                                   stderr=subprocess.STDOUT, env=self.env,
+                                   start_new_session=True)
+        self.processes.append((name, process))
         self.cluster.daemon_pids.add(process.pid)
         return process
 
     def _all_idle(self):
-        for process in self.processes:
+        for name, process in self.processes:
             if process.poll() is not None:
-                raise ClusterError(f"a Slurm daemon exited ({process.args[8:11]}): see "
-                                   f"{self.folder / 'log'}")
+                raise ClusterError(f"{name} exited: see {self.folder / 'log'}")
         result = subprocess.run(self.cluster.nodes[0].command(["sinfo", "-h", "-N", "-o",
                                                                "%N %t"]),
                                 capture_output=True, text=True, env=self.env, timeout=10)
@@ -127,7 +130,7 @@ class SlurmCluster:
         return self.cluster.nodes[node].command(argv)
 
     def close(self):
-        for process in reversed(self.processes):
+        for _, process in reversed(self.processes):
             stop_process(process)
         self.processes = []
 

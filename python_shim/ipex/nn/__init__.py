@@ -2,6 +2,6 @@
 from .batch_tiling import BatchTiled
 from .folding import FoldedBatchNorm
 from .packed import PackedConv, PackedLinear
-from .transformer import PackedTransformerEncoderLayer
+from .transformer import PackedTransformerEncoder, PackedTransformerEncoderLayer
 
-__all__ = ["BatchTiled", "FoldedBatchNorm", "PackedConv", "PackedLinear", "PackedTransformerEncoderLayer"]
+__all__ = ["BatchTiled", "FoldedBatchNorm", "PackedConv", "PackedLinear", "PackedTransformerEncoder", "PackedTransformerEncoderLayer"]

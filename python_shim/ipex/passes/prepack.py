@@ -1,12 +1,14 @@
 """Pass: stock Conv*/ConvTranspose*/Linear layers (exact types) become PackedConv/PackedLinear
 (weights prepacked for oneDNN, any folded batch norm taken in), nn.TransformerEncoderLayer a
-PackedTransformerEncoderLayer. A bare layer passed to optimize() is itself replaced."""
+PackedTransformerEncoderLayer, a whole nn.TransformerEncoder a PackedTransformerEncoder (which
+keeps stock's nested-tensor results for padded batches). A bare layer passed to optimize() is
+itself replaced."""
 from torch import nn
 
 from .._kernels import ops
 from ..dataflow.tracing import has_hooks, stock_type
 from ..nn.packed import PackedConv, PackedLinear
-from ..nn.transformer import PackedTransformerEncoderLayer, can_pack
+from ..nn.transformer import PackedTransformerEncoder, PackedTransformerEncoderLayer, can_pack, can_pack_encoder
 
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
@@ -29,12 +31,16 @@ def run(model, ctx):
     root = replacement(model)
     if root is not None:
         return root
+    replaced = set()  # modules inside a replaced module (e.g. an encoder's layers) stay as they are
     for parent in list(model.modules()):
+        if id(parent) in replaced:
+            continue
         for name, child in list(parent._modules.items()):
             if child is not None:
                 new = replacement(child)
                 if new is not None:
                     parent._modules[name] = new
+                    replaced.update(id(m) for m in child.modules())
     return model
 
 
@@ -52,4 +58,6 @@ def _packed(m, ctx):
         return layer
     if base is nn.TransformerEncoderLayer and can_pack(m):
         return PackedTransformerEncoderLayer(m, dtype)
+    if base is nn.TransformerEncoder and can_pack_encoder(m) and not any(has_hooks(x) for x in m.modules()):
+        return PackedTransformerEncoder(m, dtype)
     return None

@@ -33,12 +33,18 @@ class PostOps {
     // Position of the binary step in the oneDNN chain (for DNNL_ARG_ATTR_MULTIPLE_POST_OP), or
     // -1 if there is none.
     int binary_index() const;
+    // Position of the step that reads the second tensor (add/badd/bmul), or -1.
+    int second_index() const;
+    // The chain's first `n` steps (the part oneDNN can run when the second tensor cannot be fused).
+    PostOps prefix(int n) const;
     // Stable text form used in cache keys.
     const std::string& key() const { return key_; }
     // Builds the oneDNN post-op chain; `binary_md` describes the second tensor if any.
     dnnl::post_ops to_dnnl(const dnnl::memory::desc& binary_md) const;
 
   private:
+    void make_key();
+
     std::vector<PostOpStep> steps_;
     std::string key_;
 };
