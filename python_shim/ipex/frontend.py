@@ -6,6 +6,7 @@ import warnings
 import torch
 from torch import nn
 
+from .dataflow.tracing import editable_modules
 from .nn.packed import PackedConv, PackedLinear
 from .nn.transformer import PackedTransformerEncoderLayer
 from .passes import PIPELINE, tile_batches, verify_sample
@@ -106,7 +107,7 @@ def _unshare(result, original):
     so that loading or editing weights of one never changes the other."""
     shared = {t.data_ptr() for t in list(original.parameters()) + list(original.buffers()) if t.numel()}
     copies = {}
-    for m in result.modules():
+    for m in editable_modules(result):
         for table in (m._parameters, m._buffers):
             for name, t in table.items():
                 if t is None or not t.numel() or t.data_ptr() not in shared:

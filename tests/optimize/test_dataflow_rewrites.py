@@ -317,3 +317,55 @@ def test_module_with_public_methods_is_not_replaced():
     matches(model, opt, (1, 3, 4, 4))
     x = torch.randn(1, 3, 4, 4)
     assert rel_err(run(opt.block.features, x), run(model.block.features, x)) <= FP32_TOL
+
+
+class AddsANumber(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 3, 1)
+        self.b = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        return self.b(self.a(x) + x.size(1)) + x.shape[-1] * 2
+
+
+def test_a_number_is_never_a_residual_operand():
+    model = prepared(Wrapper(AddsANumber()))
+    opt = optimize(model)
+    assert opt.inner.a.post_op[0] == "none" and opt.inner.b.post_op[0] == "none"
+    matches(model, opt, (1, 3, 4, 5))
+
+
+def test_attention_projections_stay_stock_modules():
+    torch.manual_seed(0)
+    model = nn.MultiheadAttention(16, 2, batch_first=True).eval()
+    opt = optimize(Wrapper(model).eval())
+    assert type(opt.inner.out_proj) is type(model.out_proj)  # MultiheadAttention reads its weight itself
+    q = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        assert rel_err(opt.inner(q, q, q)[0], model(q, q, q)[0]) <= FP32_TOL
+
+
+class Noisy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        return self.conv(x) + torch.rand_like(x)  # differs from call to call
+
+
+def test_a_sample_input_mismatch_returns_the_original_model():
+    model = prepared(Noisy())
+    with pytest.warns(UserWarning, match="differs from the original"):
+        opt = optimize(model, sample_input=torch.randn(1, 3, 4, 4))
+    assert type(opt.conv) is nn.Conv2d and opt is not model
+
+
+def test_scripted_children_are_left_alone():
+    torch.manual_seed(0)
+    scripted = torch.jit.script(nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3), nn.ReLU()).eval())
+    model = prepared(nn.Sequential(nn.Conv2d(3, 3, 1), scripted, nn.Conv2d(3, 2, 1)))
+    opt = optimize(model)
+    assert isinstance(opt[1], torch.jit.ScriptModule)
+    matches(model, opt, (1, 3, 4, 4))

@@ -196,3 +196,19 @@ def test_custom_method_reaches_child_rewrites():
     for batch in (1, 2):
         x = torch.randn(batch, 3, 8, 8)
         assert rel_err(run(opt.inference, x), run(model.inference, x)) <= FP32_TOL
+
+
+def test_script_of_an_optimized_model():
+    """torch.jit.script works where the original scripts, rewritten children included."""
+    model = net()
+    torch.jit.script(model)
+    scripted = torch.jit.script(optimize(model))
+    for shape in ((2, 3, 8, 8), (1, 3, 6, 10)):
+        x = torch.randn(*shape)
+        assert rel_err(run(scripted, x), run(model, x)) <= FP32_TOL
+
+
+def test_empty_batch():
+    model = net()
+    out = run(optimize(model), torch.randn(0, 3, 8, 8))
+    assert out.shape == run(model, torch.randn(0, 3, 8, 8)).shape

@@ -45,6 +45,10 @@ class DataFlow:
     def calls(self, module):
         return self._calls.get(id(module), 0)
 
+    def read_directly(self, module):
+        """True when traced code reads the module's attributes (its weight, ...) itself."""
+        return id(module) in self._read
+
     def known(self, module):
         return id(module) in self._covered and id(module) not in self._read and self.calls(module) == 1
 

@@ -90,6 +90,24 @@ def follow(node, region):
         node = user
 
 
+# Nodes that produce Python numbers, not tensors: never a residual operand.
+_SCALAR_METHODS = {"size", "dim", "numel", "item", "tolist", "element_size", "nelement", "ndimension"}
+
+
+def _tensor_like(node, depth=0):
+    """False for values that are (or may be) Python numbers: sizes and arithmetic on them."""
+    if not isinstance(node, torch.fx.Node) or depth > 32:
+        return False
+    if node.op == "call_method":
+        return node.target not in _SCALAR_METHODS and _tensor_like(node.args[0], depth + 1)
+    if node.op == "call_function":
+        if node.target in (len, getattr):
+            return False
+        if getattr(node.target, "__module__", None) in ("_operator", "operator"):
+            return any(_tensor_like(a, depth + 1) for a in node.args if isinstance(a, torch.fx.Node))
+    return True
+
+
 def residual_add(node, value):
     """The other operand when node computes value + other (alpha 1; in place only into
     value itself), else None."""
@@ -108,9 +126,9 @@ def residual_add(node, value):
     else:
         return None
     in_place = node.target in (operator.iadd, "add_")
-    if a is value and isinstance(b, torch.fx.Node) and b is not value:
+    if a is value and _tensor_like(b) and b is not value:
         return b
-    if b is value and not in_place and isinstance(a, torch.fx.Node):
+    if b is value and not in_place and _tensor_like(a):
         return a
     return None
 

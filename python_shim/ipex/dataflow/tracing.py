@@ -9,6 +9,7 @@ import dis
 import inspect
 import warnings
 
+import torch
 from torch import fx, nn
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -38,7 +39,7 @@ def _is_layer(module):
     """Opaque in the graph: torch.nn's own layers (and subclasses that only construct them),
     ipex's, and anything with hooks (the hooks would be lost if its code were inlined and
     rewritten)."""
-    if has_hooks(module):
+    if has_hooks(module) or isinstance(module, torch.jit.ScriptModule):
         return True
     if isinstance(module, fx.GraphModule):
         return False
@@ -135,6 +136,15 @@ def trace(module, inline=None):
                 table.clear()
                 table.update(content)
     return graph, [module] + tracer.inlined, constants
+
+
+def editable_modules(model):
+    """model's modules outside TorchScript modules (whose insides must not be replaced)."""
+    if isinstance(model, torch.jit.ScriptModule):
+        return
+    yield model
+    for child in model.children():
+        yield from editable_modules(child)
 
 
 class Region:

@@ -3,7 +3,7 @@ so that bf16 activations reaching them under autocast work (stock torch 1.13 fai
 BERT-style Linear/Embedding -> LayerNorm). Their parameters and state-dict keys stay."""
 import torch
 
-from ..dataflow.tracing import has_hooks
+from ..dataflow.tracing import editable_modules, has_hooks
 from ..nn.float32_norms import FLOAT32_NORMS
 
 
@@ -12,7 +12,7 @@ def applies(ctx):
 
 
 def run(model, ctx):
-    for m in model.modules():
+    for m in editable_modules(model):
         cls = FLOAT32_NORMS.get(type(m))
         if cls is not None and not has_hooks(m):
             m.__class__ = cls

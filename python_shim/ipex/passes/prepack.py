@@ -6,7 +6,7 @@ itself replaced."""
 from torch import nn
 
 from .._kernels import ops
-from ..dataflow.tracing import has_hooks, stock_type
+from ..dataflow.tracing import editable_modules, has_hooks, stock_type
 from ..nn.packed import PackedConv, PackedLinear
 from ..nn.transformer import PackedTransformerEncoder, PackedTransformerEncoderLayer, can_pack, can_pack_encoder
 
@@ -32,11 +32,11 @@ def run(model, ctx):
     if root is not None:
         return root
     replaced = set()  # modules inside a replaced module (e.g. an encoder's layers) stay as they are
-    for parent in list(model.modules()):
-        if id(parent) in replaced:
-            continue
+    for parent in list(editable_modules(model)):
+        if id(parent) in replaced or isinstance(parent, nn.MultiheadAttention):
+            continue  # MultiheadAttention reads out_proj's weight and bias itself, never calls it
         for name, child in list(parent._modules.items()):
-            if child is not None:
+            if child is not None and not (ctx.has_flow() and ctx.flow(model).read_directly(child)):
                 new = replacement(child)
                 if new is not None:
                     parent._modules[name] = new

@@ -1,7 +1,7 @@
 """Pass: dropout modules become nn.Identity (in eval mode they already are)."""
 from torch import nn
 
-from ..dataflow.tracing import has_hooks
+from ..dataflow.tracing import editable_modules, has_hooks
 
 _DROPOUTS = tuple(getattr(nn, n) for n in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
                                            "FeatureAlphaDropout") if hasattr(nn, n))
@@ -12,7 +12,7 @@ def applies(ctx):
 
 
 def run(model, ctx):
-    for parent in list(model.modules()):
+    for parent in list(editable_modules(model)):
         for name, child in list(parent._modules.items()):
             if type(child) in _DROPOUTS and not child.training and not has_hooks(child):
                 parent._modules[name] = nn.Identity()
