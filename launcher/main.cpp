@@ -36,6 +36,8 @@ ipex::allocator::Environment process_environment() {
 void setup_logging() {
     auto logger = spdlog::stderr_color_mt("ipexrun");
     logger->set_formatter(ipex::launcher::one_line_formatter("ipexrun: %^%l%$: %v"));
+    // A closed terminal only loses the live view: no "LOG ERROR" lines about it.
+    logger->set_error_handler([](const std::string&) {});
     spdlog::set_default_logger(logger);
 }
 
