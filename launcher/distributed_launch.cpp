@@ -254,7 +254,14 @@ int run_distributed(const LaunchOptions& options, const affinity::Topology& topo
     run.instances.push_back(std::move(mpi));
     SupervisorOptions supervise;
     supervise.grace = std::chrono::milliseconds(static_cast<long>(options.grace_seconds * 1000));
-    return run_plan(run, supervise);
+    std::optional<int> first_failure;
+    supervise.stderr_observer = [&first_failure](const std::string& line) {
+        if (!first_failure) first_failure = parse_rank_failure(line);
+    };
+    bool failed_alone = false;  // the MPI launcher failed, not because ipexrun was signalled
+    supervise.on_failure = [&failed_alone](int) { failed_alone = true; };
+    const int code = run_plan(run, supervise);
+    return failed_alone && first_failure ? *first_failure : code;
 }
 
 }  // namespace ipex::launcher

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <set>
 
 #include "plan_json.h"
@@ -12,6 +13,20 @@ namespace {
 std::string lookup(const allocator::Environment& env, const std::string& name) {
     auto it = env.find(name);
     return it == env.end() ? "" : it->second;
+}
+
+// More would be a typo, and would overflow the MPI's -np; a real job stays far below.
+constexpr int kMaxRanks = 1 << 20;
+
+// Letters, digits, '.', '-', '_', ':' (IPv6), '%' (scope), '[]'; never a leading '-', which
+// ssh would read as an option.
+bool host_name_like(const std::string& host) {
+    if (host.empty() || host[0] == '-') return false;
+    for (unsigned char c : host)
+        if (!std::isalnum(c) &&
+            std::string(".-_:%[]").find(static_cast<char>(c)) == std::string::npos)
+            return false;
+    return true;
 }
 
 // --nprocs-per-node 0: one rank per --nodes-list entry, else per NUMA node with usable CPUs.
@@ -52,6 +67,15 @@ DistributedPlan plan_distributed(const LaunchOptions& o, const affinity::Topolog
     const bool slurm = job.mpi.kind == MpiKind::kSlurm;
     job.nnodes = d.nnodes;
     job.ppn = ranks_per_node(o, topology);
+    if (static_cast<long long>(job.nnodes) * job.ppn > kMaxRanks)
+        throw DistributedError("--nnodes " + std::to_string(job.nnodes) + " x " +
+                                   std::to_string(job.ppn) + " ranks per node is more than " +
+                                   std::to_string(kMaxRanks) + " ranks",
+                               2);
+    for (const auto& host : inputs.hostfile_hosts)
+        if (!host_name_like(host))
+            throw DistributedError(
+                "--hostfile " + d.hostfile + ": '" + host + "' is not a host name or address", 2);
 
     if (!d.hostfile.empty()) {
         if (inputs.hostfile_hosts.empty())
@@ -163,6 +187,25 @@ std::string distributed_plan_json(const DistributedPlan& plan, const LaunchOptio
     }
     doc["warnings"] = plan.warnings;
     return doc.dump(2);
+}
+
+namespace {
+constexpr const char* kFailurePrefix = "the program failed with exit code ";
+}
+
+std::string rank_failure_message(int code) {
+    return kFailurePrefix + std::to_string(code) + "; ending the job on every node";
+}
+
+std::optional<int> parse_rank_failure(const std::string& line) {
+    if (line.rfind("ipexrun [rank ", 0) != 0) return std::nullopt;
+    const auto at = line.find(kFailurePrefix);
+    if (at == std::string::npos) return std::nullopt;
+    const char* digits = line.c_str() + at + std::string(kFailurePrefix).size();
+    char* end = nullptr;
+    const long code = std::strtol(digits, &end, 10);
+    if (end == digits || code < 1 || code > 255) return std::nullopt;
+    return static_cast<int>(code);
 }
 
 }  // namespace ipex::launcher

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,5 +42,11 @@ std::string distributed_plan_json(const DistributedPlan& plan, const LaunchOptio
                                   const affinity::Topology& topology,
                                   const allocator::Environment& env, const MachineProbes& probes,
                                   const InstallInfo& install);
+
+// A rank whose program failed says so in one stderr line (through its logger, which prefixes
+// "ipexrun [rank R HOST]: error: "). The launcher returns the code of the first such line: srun
+// only reports the highest code of all tasks, and those it stopped end with 143.
+std::string rank_failure_message(int code);
+std::optional<int> parse_rank_failure(const std::string& stderr_line);
 
 }  // namespace ipex::launcher

@@ -75,6 +75,14 @@ void InstanceOutput::write_out(OutputStream stream, const Lines& lines) {
     if (log_fd_ >= 0 && log_error_ == 0 &&
         !write_fully(log_fd_, lines.raw.data(), lines.raw.size()))
         log_error_ = errno;
+    if (stream != OutputStream::kStderr || !stderr_observer_) return;
+    std::size_t at = 0;
+    while (at < lines.raw.size()) {
+        std::size_t end = lines.raw.find_first_of("\r\n", at);
+        if (end == std::string::npos) end = lines.raw.size();
+        if (end > at) stderr_observer_(lines.raw.substr(at, end - at));
+        at = end + 1;
+    }
 }
 
 }  // namespace ipex::launcher

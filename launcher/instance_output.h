@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 
 namespace ipex::launcher {
@@ -24,6 +25,12 @@ class InstanceOutput {
 
     // The stream ended: a last line without a newline is written with one.
     void finish(OutputStream stream);
+
+    // Sees every complete line of the instance's stderr (without its line end) after it has
+    // been passed on.
+    void observe_stderr(std::function<void(const std::string&)> observer) {
+        stderr_observer_ = std::move(observer);
+    }
 
     // errno of the first failed write to the log file, 0 if none failed.
     int log_error() const { return log_error_; }
@@ -48,6 +55,7 @@ class InstanceOutput {
     int terminal_[2];
     std::string partial_[2];
     int log_error_ = 0;
+    std::function<void(const std::string&)> stderr_observer_;
 };
 
 // Writes the whole buffer, retrying after EINTR and short writes; returns false with errno

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "distributed_launch.h"
+#include "distributed_plan.h"
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
 #include "ipex/affinity/topology.h"
@@ -92,7 +93,10 @@ int main(int argc, char** argv) {
     if (options.dist.rank_wrapper) {
         plan.summary = false;  // one table per rank would bury the output; failures are logged
         // The first rank to fail ends the job on every node with its code.
-        supervise.on_failure = [env](int code) { launcher::abort_hydra_job(env, code); };
+        supervise.on_failure = [env](int code) {
+            spdlog::error("{}", launcher::rank_failure_message(code));
+            launcher::abort_hydra_job(env, code);
+        };
     }
     return launcher::run_plan(plan, supervise);
 }

@@ -86,8 +86,9 @@ std::vector<std::string> mpi_command(const MpiJob& job) {
             break;
         }
         case MpiKind::kSlurm:
+            // One Ctrl-C passed on must end the step: by default srun only prints its status.
             add({"-N", std::to_string(job.nnodes), "-n", np, "--ntasks-per-node", ppn,
-                 "--kill-on-bad-exit=1", "--cpu-bind=none"});
+                 "--kill-on-bad-exit=1", "--cpu-bind=none", "--quit-on-interrupt"});
             break;
     }
     argv.insert(argv.end(), job.extra.begin(), job.extra.end());

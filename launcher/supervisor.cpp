@@ -141,6 +141,7 @@ void Supervision::start_all() {
             in.plan->label.empty() ? std::to_string(in.plan->index) : in.plan->label;
         in.output = std::make_unique<InstanceOutput>(
             in.plan->raw_output ? std::string() : "[" + name + "] ", log_fd);
+        if (options_.stderr_observer) in.output->observe_stderr(options_.stderr_observer);
     }
     for (std::size_t i = 0; i < plan_.instances.size(); ++i) {
         for (int sig : signals_.take())  // SIGCHLD needs nothing here: the loop reaps

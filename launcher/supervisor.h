@@ -17,6 +17,8 @@ struct SupervisorOptions {
     // Called once everything has ended and its output is out, when an instance failed on
     // its own (not because the launcher was signalled), with the launcher's exit code.
     std::function<void(int)> on_failure;
+    // Sees every line the instances write to stderr.
+    std::function<void(const std::string&)> stderr_observer;
 };
 
 // Runs the plan and returns the launcher's exit code: 0 when every instance succeeded,

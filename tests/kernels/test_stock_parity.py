@@ -139,6 +139,7 @@ def test_transposed_output_size_like_stock(kops):
         for size in ([13, 16], [15, 17], [2, 3, 14, 18], [14, 16]):
             _same(p(x, output_size=size), m(x, output_size=size))
         _same(p(x[0], output_size=[15, 16]), m(x[0], output_size=[15, 16]))  # unbatched
+        _same(p(x, [14, 17]), m(x, [14, 17]))  # stock's second positional argument
         with pytest.raises(ValueError, match="valid sizes range from"):
             p(x, output_size=[20, 16])
         with pytest.raises(ValueError, match="valid sizes range from"):

@@ -132,6 +132,12 @@ TEST(DistributedPlan, UsageErrorsBeforeAnythingStarts) {
     o.dist.extra_mpi_params = "-x 'open";
     EXPECT_EQ(code_of([&] { plan(o); }), 2);
     o.dist.extra_mpi_params.clear();
+    EXPECT_EQ(code_of([&] { plan(o, {}, inputs({"10.9.0.1", "-oProxyCommand=x"})); }), 2);
+    EXPECT_EQ(code_of([&] { plan(o, {}, inputs({"10.9.0.1", "a;b"})); }), 2);
+    LaunchOptions huge = o;
+    huge.dist.nnodes = 2;
+    huge.dist.nprocs_per_node = 1 << 30;
+    EXPECT_EQ(code_of([&] { plan(huge); }), 2);
     o.dist.mpi = MpiChoice::kOpenMpi;
     EXPECT_EQ(code_of([&] { plan(o, {}, inputs(), {"mpiexec.hydra"}); }), 1);  // missing MPI
 }
@@ -180,4 +186,13 @@ TEST(DistributedPlan, DryRunShowsEveryRanksShareAndContract) {
     EXPECT_EQ(rank3["env"]["CCL_WORKER_AFFINITY"], "28,29");
     EXPECT_EQ(rank3["env"]["CCL_WORKER_COUNT"], "2");
     EXPECT_EQ(rank3["omp_num_threads"], 26);
+}
+
+TEST(RankFailure, TheLauncherReadsTheCodeBackFromTheRanksLine) {
+    const std::string line = "ipexrun [rank 2 n2]: error: " + rank_failure_message(9);
+    EXPECT_EQ(parse_rank_failure(line), 9);
+    EXPECT_EQ(parse_rank_failure("[rank 2 n2] " + rank_failure_message(9)), std::nullopt);
+    EXPECT_EQ(parse_rank_failure("ipexrun [rank 2 n2]: error: something else"), std::nullopt);
+    EXPECT_EQ(parse_rank_failure("ipexrun [rank 2 n2]: error: " + rank_failure_message(0)),
+              std::nullopt);
 }

@@ -113,7 +113,8 @@ TEST(MpiCommand, Srun) {
     job.ppn = 3;
     EXPECT_EQ(mpi_command(job),
               (Args{"srun", "-N", "2", "-n", "6", "--ntasks-per-node", "3", "--kill-on-bad-exit=1",
-                    "--cpu-bind=none", "/opt/ipexrun", "--rank-wrapper", "--", "prog"}));
+                    "--cpu-bind=none", "--quit-on-interrupt", "/opt/ipexrun", "--rank-wrapper",
+                    "--", "prog"}));
 }
 
 TEST(SplitWords, LikeAShellWithoutExpanding) {

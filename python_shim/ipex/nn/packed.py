@@ -229,6 +229,15 @@ class _Packed(nn.Module):
 
 
 @torch.jit.unused
+def _output_size_given_positionally(transposed: bool, other: Optional[Tensor], output_size: Optional[List[int]]
+                                    ) -> Tuple[Optional[Tensor], Optional[List[int]]]:
+    """A transposed convolution's second positional argument is stock's output_size."""
+    if transposed and output_size is None and isinstance(other, (list, tuple)):
+        return None, list(other)
+    return other, output_size
+
+
+@torch.jit.unused
 def _as_operand(other):
     """A Python number as the second operand: the 0-d tensor that `y + number` behaves like."""
     return other if other is None or isinstance(other, Tensor) else torch.as_tensor(other)
@@ -298,6 +307,8 @@ class PackedConv(_Packed):
                                   self.transposed, op, self._dtype)
 
     def forward(self, input: Tensor, other: Optional[Tensor] = None, output_size: Optional[List[int]] = None) -> Tensor:
+        if not torch.jit.is_scripting():
+            other, output_size = _output_size_given_positionally(self.transposed, other, output_size)
         return self.run_fused(input, self._post_name, other, self._post_args, output_size)
 
     @torch.jit.export
