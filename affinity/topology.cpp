@@ -10,6 +10,8 @@
 #include <memory>
 #include <set>
 
+#include "ipex/affinity/user_text.h"
+
 namespace ipex::affinity {
 namespace {
 
@@ -58,12 +60,12 @@ TopologyPtr open_topology(const std::string& xml_path) {
     if (xml_path.empty())
         hwloc_topology_set_components(raw, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, "x86");
     if (!xml_path.empty() && hwloc_topology_set_xml(raw, xml_path.c_str()) != 0)
-        throw TopologyError("cannot read topology file '" + xml_path +
-                            "': " + std::strerror(errno));
+        throw TopologyError("cannot read topology file " + quote_text(xml_path) + ": " +
+                            std::strerror(errno));
     if (hwloc_topology_load(raw) != 0)
         throw TopologyError("cannot load topology" +
-                            (xml_path.empty() ? std::string() : " from '" + xml_path + "'") + ": " +
-                            std::strerror(errno));
+                            (xml_path.empty() ? std::string() : " from " + quote_text(xml_path)) +
+                            ": " + std::strerror(errno));
     return topo;
 }
 

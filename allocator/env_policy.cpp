@@ -4,6 +4,7 @@
 #include <set>
 
 #include "ipex/affinity/cpu_list.h"
+#include "ipex/affinity/user_text.h"
 #include "ipex/allocator/library_finder.h"
 
 namespace ipex::allocator {
@@ -123,7 +124,8 @@ EnvPlan plan_environment(const EnvRequest& request, const AvailableLibraries& li
     for (const auto& entry : split_preload(user_preload_text)) {
         // A path that does not exist would make the loader print an error in every child.
         if (entry.find('/') != std::string::npos && !exists(entry)) {
-            warn_once("missing:" + entry, "LD_PRELOAD entry " + entry + " does not exist; dropped");
+            warn_once("missing:" + entry, "LD_PRELOAD entry " + affinity::quote_text(entry) +
+                                              " does not exist; dropped");
             continue;
         }
         preload.push_back(entry);

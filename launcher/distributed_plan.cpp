@@ -32,7 +32,8 @@ bool host_name_like(const std::string& host) {
 // --nprocs-per-node 0: one rank per --nodes-list entry, else per NUMA node with usable CPUs.
 int ranks_per_node(const LaunchOptions& o, const affinity::Topology& t) {
     if (o.dist.nprocs_per_node > 0) return o.dist.nprocs_per_node;
-    if (!o.plan.nodes_list.empty()) return static_cast<int>(o.plan.nodes_list.size());
+    if (const auto nodes = plan_request(o, t).nodes_list; !nodes.empty())
+        return static_cast<int>(nodes.size());
     std::set<int> nodes;
     for (const auto& pu : t.pus)
         if (pu.allowed && pu.numa >= 0) nodes.insert(pu.numa);

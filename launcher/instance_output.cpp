@@ -43,7 +43,7 @@ void InstanceOutput::add(OutputStream stream, const char* data, std::size_t size
         if (end == size) {
             partial.append(data, size);
             while (partial.size() >= kMaxLine) {  // no end in sight: pass it on in pieces
-                lines.add(prefix_, partial.substr(0, kMaxLine) + "\n");
+                lines.add(prefix_, partial.substr(0, kMaxLine), false);
                 partial.erase(0, kMaxLine);
             }
             break;
@@ -51,7 +51,7 @@ void InstanceOutput::add(OutputStream stream, const char* data, std::size_t size
         ++end;
         if (data[end - 1] == '\r' && end < size && data[end] == '\n') ++end;
         partial.append(data, end);
-        lines.add(prefix_, partial);
+        lines.add(prefix_, partial, true);
         partial.clear();
         data += end;
         size -= end;
@@ -63,7 +63,7 @@ void InstanceOutput::finish(OutputStream stream) {
     std::string& partial = partial_[static_cast<int>(stream)];
     if (partial.empty()) return;
     Lines lines;
-    lines.add(prefix_, partial + "\n");
+    lines.add(prefix_, partial, false);
     partial.clear();
     write_out(stream, lines);
 }

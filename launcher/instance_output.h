@@ -1,7 +1,9 @@
 // What an instance prints, cut into lines: to the launcher's terminal with an "[index] "
 // prefix (stdout to stdout, stderr to stderr) and, unprefixed, to the instance's log file.
 // Only whole lines are passed on, so two instances never mix within a line. A carriage
-// return ends a line too, so that progress bars stay live.
+// return ends a line too, so that progress bars stay live. The log file gets exactly the
+// bytes the instance wrote; only the terminal copy gets a newline after an overlong piece
+// or an unfinished last line.
 #pragma once
 
 #include <cstddef>
@@ -23,7 +25,8 @@ class InstanceOutput {
     // Bytes read from the instance; complete lines are written out at once.
     void add(OutputStream stream, const char* data, std::size_t size);
 
-    // The stream ended: a last line without a newline is written with one.
+    // The stream ended: a last line without a newline is passed on (on the terminal, with a
+    // newline).
     void finish(OutputStream stream);
 
     // Sees every complete line of the instance's stderr (without its line end) after it has
@@ -35,17 +38,20 @@ class InstanceOutput {
     // errno of the first failed write to the log file, 0 if none failed.
     int log_error() const { return log_error_; }
 
-    // A line longer than this is passed on in pieces of this size.
+    // A line longer than this is passed on in pieces of this size (the log still gets the
+    // bytes as they were).
     static constexpr std::size_t kMaxLine = 64 * 1024;
 
   private:
     // Whole lines collected from one chunk: prefixed for the terminal, raw for the log.
+    // `ended` says whether the text ends its line; if not, the terminal still gets one.
     struct Lines {
         std::string prefixed, raw;
-        void add(const std::string& prefix, const std::string& line) {
+        void add(const std::string& prefix, const std::string& text, bool ended) {
             prefixed += prefix;
-            prefixed += line;
-            raw += line;
+            prefixed += text;
+            if (!ended) prefixed += '\n';
+            raw += text;
         }
     };
     void write_out(OutputStream stream, const Lines& lines);

@@ -14,6 +14,11 @@ struct RunLogFiles {
     std::string launcher_path;  // "<stem>_launcher.log"
     std::vector<std::string> instance_paths;  // "<stem>_instance_<i>_cpus_<0-3_8>.log"
     std::vector<int> instance_fds;            // open for writing (O_APPEND | O_CLOEXEC)
+    std::vector<std::string> created_dirs;    // log folders this run made, outermost first
+
+    // A start that is refused leaves nothing behind: closes and removes the files, then the
+    // folders this run created (those still empty).
+    void discard();
 
     RunLogFiles() = default;
     RunLogFiles(RunLogFiles&& other) noexcept;
@@ -26,7 +31,8 @@ struct RunLogFiles {
 // Creates `dir` (and its parents) if needed, then a fresh set of files for the plan's
 // instances; the launcher file is created empty and left closed for the logger to open.
 // Existing files in the directory are never touched. Throws std::runtime_error with a
-// one-line message naming the path and the reason.
+// one-line message naming the path and the reason, after removing whatever it created
+// (a full disk or inode table part-way).
 RunLogFiles create_run_log_files(const std::string& dir, const std::string& prefix,
                                  const LaunchPlan& plan);
 

@@ -13,6 +13,8 @@
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
 #include "ipex/affinity/topology.h"
+#include "ipex/affinity/user_text.h"
+#include "log_format.h"
 #include "options.h"
 #include "plan_builder.h"
 #include "plan_json.h"
@@ -36,7 +38,9 @@ ipex::allocator::Environment process_environment() {
 
 void setup_logging() {
     auto logger = spdlog::stderr_color_mt("ipexrun");
-    logger->set_pattern("ipexrun: %^%l%$: %v");
+    logger->set_formatter(ipex::launcher::one_line_formatter("ipexrun: %^%l%$: %v"));
+    // A closed terminal only loses the live view: no "LOG ERROR" lines about it.
+    logger->set_error_handler([](const std::string&) {});
     spdlog::set_default_logger(logger);
 }
 
@@ -45,11 +49,8 @@ int usage_error(const std::string& message) {
     return 2;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
     using namespace ipex;
-    setup_logging();
     launcher::ParseResult parsed = launcher::parse_options(argc, argv);
     if (!parsed.options) return parsed.exit_code;
     const launcher::LaunchOptions& options = *parsed.options;
@@ -131,4 +132,20 @@ int main(int argc, char** argv) {
         return launcher::run_benchmark(plan, supervise, run).exit_code;
     }
     return launcher::run_plan(plan, supervise);
+}
+
+}  // namespace
+
+// No exception may end the launcher with an abort: whatever escapes is one line and exit 1.
+int main(int argc, char** argv) {
+    try {
+        setup_logging();
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        const std::string line = "ipexrun: error: " + ipex::affinity::one_line(e.what()) + "\n";
+        std::fwrite(line.data(), 1, line.size(), stderr);
+    } catch (...) {
+        std::fputs("ipexrun: error: unexpected failure\n", stderr);
+    }
+    return 1;
 }

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <set>
 
-#include "ipex/affinity/cpu_list.h"
+#include "ipex/affinity/user_text.h"
 
 namespace ipex::launcher {
 namespace {
@@ -15,6 +18,8 @@ namespace {
 struct UsageError : std::invalid_argument {
     using std::invalid_argument::invalid_argument;
 };
+
+constexpr int kMaxGraceSeconds = 3600;
 
 // "--ninstances" → "--ninstances"; "--log-dir" → "--log-dir,--log_dir": every option is
 // accepted with dashes and with underscores, plus the old names users still type.
@@ -80,7 +85,8 @@ std::vector<int> parse_sizes(const std::string& text) {
     for (char c : text + ",") {
         if (c == ',') {
             if (!is_integer(part) || part.size() > 7)
-                throw UsageError("--ncores-per-instance takes whole numbers, not '" + text + "'");
+                throw UsageError("--ncores-per-instance takes whole numbers, not " +
+                                 affinity::quote_text(text));
             sizes.push_back(std::stoi(part));
             part.clear();
         } else if (c != ' ') {
@@ -90,21 +96,16 @@ std::vector<int> parse_sizes(const std::string& text) {
     return sizes;
 }
 
-std::vector<int> parse_list(const std::string& option, const std::string& text) {
-    if (text.empty()) return {};
-    try {
-        return affinity::parse_id_list(text);
-    } catch (const affinity::CpuListError& e) {
-        throw UsageError(option + ": " + e.what());
-    }
-}
-
-std::vector<int> parse_instance_idx(const std::string& text) {
-    std::string trimmed;
-    for (char c : text)
-        if (c != ' ') trimmed += c;
-    if (trimmed.empty() || trimmed == "-1") return {};
-    return parse_list("--instance-idx", text);
+// Seconds from 0 to kMaxGraceSeconds; "nan", "inf", negative or larger values are refused.
+double parse_grace_period(const std::string& text) {
+    char* end = nullptr;
+    errno = 0;
+    const double seconds = std::strtod(text.c_str(), &end);
+    const bool number = end != text.c_str() && *end == '\0' && errno == 0;
+    if (!number || !std::isfinite(seconds) || seconds < 0 || seconds > kMaxGraceSeconds)
+        throw UsageError("--grace-period takes seconds from 0 to " +
+                         std::to_string(kMaxGraceSeconds) + ", not " + affinity::quote_text(text));
+    return seconds;
 }
 
 template <typename T>
@@ -132,6 +133,16 @@ class HelpSection {
     std::string title_;
 };
 
+// An empty id list is a usage error rather than "all": it is usually a shell variable that
+// came out empty.
+const CLI::Validator kNotBlank(
+    [](const std::string& value) {
+        return value.find_first_not_of(" \t") == std::string::npos
+                   ? "empty value; give ids like 0-3,8"
+                   : "";
+    },
+    "");
+
 // Option text that only becomes typed LaunchOptions after parsing.
 struct RawOptions {
     std::string ncores, nodes_list, cores_list, instance_idx, strategy = "scatter";
@@ -141,6 +152,7 @@ struct RawOptions {
     bool enable_tcmalloc = false, enable_jemalloc = false, default_allocator = false;
     bool disable_numactl = false, disable_taskset = false, disable_iomp = false;
     bool multi_instance = false;
+    std::string grace_period = "5";
 };
 
 void add_launch_options(HelpSection section, CLI::App& app, LaunchOptions& o, RawOptions& raw) {
@@ -168,11 +180,15 @@ void add_instance_options(HelpSection section, LaunchOptions& o, RawOptions& raw
     section.option(spellings({"--ncores-per-instance", "--ncore_per_instance"}), raw.ncores,
                    "Cores per instance: 0 even split, -1 greedy, N, or one size per instance "
                    "(5 5 6)");
-    section.option(spellings({"--nodes-list", "--node-list"}), raw.nodes_list,
-                   "NUMA nodes to use, e.g. 0,2-3");
+    section
+        .option(spellings({"--nodes-list", "--node-list"}), raw.nodes_list,
+                "NUMA nodes to use, e.g. 0,2-3")
+        ->check(kNotBlank);
     section.option("--node_id,--node-id", raw.node_id, "(old) use only this NUMA node");
-    section.option(spellings({"--cores-list", "--core_list", "--core-list"}), raw.cores_list,
-                   "CPUs to use, e.g. '0-3, 8'");
+    section
+        .option(spellings({"--cores-list", "--core_list", "--core-list"}), raw.cores_list,
+                "CPUs to use, e.g. '0-3, 8'")
+        ->check(kNotBlank);
     section.flag(spellings({"--use-logical-cores", "--use_logical_core", "--use-logical-core"}),
                  o.plan.use_logical_cores, "Also use SMT siblings");
     section.flag(spellings({"--use-e-cores"}), o.plan.use_e_cores,
@@ -278,7 +294,7 @@ void check_distributed(const LaunchOptions& o, bool mpi_given) {
     }
     const std::pair<bool, const char*> single_node_only[] = {
         {o.plan.ninstances > 0, "--ninstances (use --nprocs-per-node)"},
-        {!o.plan.instance_idx.empty(), "--instance-idx"},
+        {runs_a_subset(o), "--instance-idx"},
         {o.plan.latency_mode, "--latency-mode"},
         {o.plan.throughput_mode, "--throughput-mode (--nprocs-per-node 0 is one rank per node)"}};
     for (const auto& [given, name] : single_node_only)
@@ -298,16 +314,15 @@ void add_codeless_options(HelpSection section, LaunchOptions& o) {
                  "With --auto-ipex: no TorchScript graph mode");
 }
 
-void add_logging_options(HelpSection section, LaunchOptions& o) {
+void add_logging_options(HelpSection section, LaunchOptions& o, RawOptions& raw) {
     section.option(spellings({"--log-dir", "--log_path", "--log-path"}), o.log_dir,
                    "Write one log file per instance (and one for ipexrun) here");
     section.option(spellings({"--log-file-prefix"}), o.log_prefix, "Log file name prefix");
     section.flag(spellings({"--keep-going"}), o.keep_going,
                  "A failing instance does not stop the others");
-    section
-        .option(spellings({"--grace-period"}), o.grace_seconds,
-                "Seconds between SIGTERM and SIGKILL when stopping instances")
-        ->check(CLI::NonNegativeNumber);
+    section.option(spellings({"--grace-period"}), raw.grace_period,
+                   "Seconds between SIGTERM and SIGKILL when stopping instances (0 to " +
+                       std::to_string(kMaxGraceSeconds) + ", default 5)");
 }
 
 void add_benchmark_options(HelpSection section, LaunchOptions& o) {
@@ -319,14 +334,15 @@ void add_benchmark_options(HelpSection section, LaunchOptions& o) {
 // Turns option text into typed options; throws UsageError for text that cannot be used.
 void resolve(const RawOptions& raw, LaunchOptions& o) {
     o.plan.ncores_per_instance = parse_sizes(raw.ncores);
-    o.plan.nodes_list = parse_list("--nodes-list", raw.nodes_list);
+    o.nodes_list = raw.nodes_list;
     if (raw.node_id >= 0) {
-        if (!o.plan.nodes_list.empty())
+        if (!o.nodes_list.empty())
             throw UsageError("--node_id and --nodes-list cannot be used together");
-        o.plan.nodes_list = {raw.node_id};
+        o.nodes_list = std::to_string(raw.node_id);
     }
-    o.plan.cores_list = parse_list("--cores-list", raw.cores_list);
-    o.plan.instance_idx = parse_instance_idx(raw.instance_idx);
+    o.cores_list = raw.cores_list;
+    o.grace_seconds = parse_grace_period(raw.grace_period);
+    o.instance_idx = raw.instance_idx;
     o.plan.strategy =
         raw.strategy == "close" ? affinity::Strategy::kClose : affinity::Strategy::kScatter;
     if (raw.multi_instance && o.plan.ninstances == 0 && o.plan.ncores_per_instance.empty() &&
@@ -385,6 +401,12 @@ void resolve(const RawOptions& raw, LaunchOptions& o) {
 
 }  // namespace
 
+bool runs_a_subset(const LaunchOptions& o) {
+    std::string idx = o.instance_idx;
+    idx.erase(std::remove(idx.begin(), idx.end(), ' '), idx.end());
+    return !idx.empty() && idx != "-1";
+}
+
 ParseResult parse_options(int argc, const char* const* argv) {
     LaunchOptions o;
     RawOptions raw;
@@ -402,7 +424,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
     add_distributed_options({app, "Distributed (ranks across nodes through MPI or Slurm)"}, app,
                             o.dist, raw);
     add_codeless_options({app, "Codeless optimisation (auto_ipex)"}, o);
-    add_logging_options({app, "Logging and supervision"}, o);
+    add_logging_options({app, "Logging and supervision"}, o, raw);
     add_benchmark_options({app, "Benchmarking"}, o);
     add_benchmark_report_options(app, o.benchmark);  // same "Benchmarking" section
 
@@ -415,7 +437,8 @@ ParseResult parse_options(int argc, const char* const* argv) {
         if (!rest.empty() && rest.front() == "--") rest.erase(rest.begin());
         if (rest.empty()) throw UsageError("no program given (see ipexrun --help)");
         if (!rest.front().empty() && rest.front()[0] == '-')
-            throw UsageError("unknown option " + rest.front() + " (see ipexrun --help)");
+            throw UsageError("unknown option " + affinity::quote_text(rest.front()) +
+                             " (see ipexrun --help)");
         o.program = rest.front();
         o.program_args.assign(rest.begin() + 1, rest.end());
 
@@ -428,10 +451,10 @@ ParseResult parse_options(int argc, const char* const* argv) {
         std::cout << e.what() << "\n";
         return {std::nullopt, 0};
     } catch (const CLI::ParseError& e) {
-        std::cerr << "ipexrun: error: " << e.what() << "\n";
+        std::cerr << "ipexrun: error: " << affinity::one_line(e.what()) << "\n";
         return {std::nullopt, 2};
     } catch (const UsageError& e) {
-        std::cerr << "ipexrun: error: " << e.what() << "\n";
+        std::cerr << "ipexrun: error: " << affinity::one_line(e.what()) << "\n";
         return {std::nullopt, 2};
     }
     return {std::move(o), 0};

@@ -37,6 +37,9 @@ struct LaunchOptions {
     TaskManager task_manager = TaskManager::kAuto;
     RuntimePreload runtime_preload = RuntimePreload::kAuto;
     std::string topology_file;
+    // Id lists as given; the plan builder parses them against the topology, whose size
+    // bounds them. Empty: not given (for instance_idx, "-1" also means all).
+    std::string cores_list, nodes_list, instance_idx;
     bool dry_run = false;
     bool module = false;     // -m: run the program as `python -m program`
     bool no_python = false;  // run the program directly
@@ -68,5 +71,8 @@ struct ParseResult {
 };
 
 ParseResult parse_options(int argc, const char* const* argv);
+
+// --instance-idx names some instances (not empty, not "-1" for all).
+bool runs_a_subset(const LaunchOptions& options);
 
 }  // namespace ipex::launcher

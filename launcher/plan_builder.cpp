@@ -3,11 +3,13 @@
 #include <linux/limits.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
 #include "ipex/affinity/rank_share.h"
+#include "ipex/affinity/user_text.h"
 #include "path_search.h"
 
 #ifndef IPEX_BUILD_PYTHON
@@ -45,13 +47,13 @@ void choose_python(const LaunchOptions& o, const allocator::Environment& env,
         if (path.find('/') == std::string::npos) {
             auto found = probes.which(path);
             if (!found)
-                throw PlanBuildError("Python interpreter '" + path + "' (" + c.source +
-                                     ") is not on PATH");
+                throw PlanBuildError("Python interpreter " + affinity::quote_text(path) + " (" +
+                                     c.source + ") is not on PATH");
             path = *found;
         }
         if (!probes.is_executable(path))
-            throw PlanBuildError("Python interpreter " + path + " (" + c.source +
-                                 ") does not exist or is not executable");
+            throw PlanBuildError("Python interpreter " + affinity::quote_text(path) + " (" +
+                                 c.source + ") does not exist or is not executable");
         plan.python = path;
         plan.python_source = c.source;
         return;
@@ -77,10 +79,11 @@ std::vector<std::string> program_argv(const LaunchOptions& o, const LaunchPlan& 
         }
         if (!o.module) {
             if (!ends_with(o.program, ".py") && !probes.exists(o.program))
-                throw PlanBuildError("'" + o.program +
-                                     "' is not a Python file; add --no-python to run it directly");
+                throw PlanBuildError(affinity::quote_text(o.program) +
+                                     " is not a Python file; add --no-python to run it directly");
             if (!probes.exists(o.program))
-                throw PlanBuildError("Python program '" + o.program + "' does not exist");
+                throw PlanBuildError("Python program " + affinity::quote_text(o.program) +
+                                     " does not exist");
         }
         argv.push_back(o.program);
     }
@@ -129,6 +132,17 @@ std::vector<std::string> binding_prefix(BindMethod method, const InstanceLaunch&
     }
     if (method == BindMethod::kTaskset) return {"taskset", "-c", cpus};
     return {};
+}
+
+// The option's id list, refused as soon as an id is above `max_id` (so that no range is
+// expanded beyond the topology's size).
+std::vector<int> id_list(const char* option, const std::string& text, int max_id) {
+    if (text.empty()) return {};
+    try {
+        return affinity::parse_id_list(text, max_id);
+    } catch (const affinity::CpuListError& e) {
+        throw PlanBuildError(std::string(option) + ": " + e.what());
+    }
 }
 
 // Options that say which CPUs or how many instances: they win over sharing the node.
@@ -197,6 +211,22 @@ InstallInfo this_install() {
     return info;
 }
 
+affinity::PlanRequest plan_request(const LaunchOptions& o, const affinity::Topology& topology) {
+    int max_cpu = 0, max_node = 0;
+    for (const auto& pu : topology.pus) max_cpu = std::max(max_cpu, pu.os);
+    for (int cpu : topology.offline) max_cpu = std::max(max_cpu, cpu);
+    for (const auto& node : topology.nodes) max_node = std::max(max_node, node.os);
+    // There are never more instances than CPUs.
+    const int max_instance = std::max(0, static_cast<int>(topology.pus.size()) - 1);
+
+    affinity::PlanRequest request = o.plan;  // lists set there directly (tests) stay
+    if (!o.cores_list.empty()) request.cores_list = id_list("--cores-list", o.cores_list, max_cpu);
+    if (!o.nodes_list.empty()) request.nodes_list = id_list("--nodes-list", o.nodes_list, max_node);
+    if (runs_a_subset(o))
+        request.instance_idx = id_list("--instance-idx", o.instance_idx, max_instance);
+    return request;
+}
+
 LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& topology,
                              const allocator::Environment& env, const MachineProbes& probes,
                              const InstallInfo& install) {
@@ -208,7 +238,7 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const affinity::Topology& t
                 "(PMI_RANK, OMPI_COMM_WORLD_RANK, SLURM_PROCID) is set");
         return build_rank_plan(o, topology, env, probes, install, *rank);
     }
-    if (!chooses_cpus(o.plan))
+    if (!chooses_cpus(plan_request(o, topology)))
         if (const auto local = local_rank_from_env(env); local && local->local_world_size > 1) {
             LaunchPlan plan = build(o, topology, env, probes, install, {&*local, false});
             plan.warnings.push_back("started as local rank " + std::to_string(local->local_rank) +
@@ -236,9 +266,10 @@ LaunchPlan build(const LaunchOptions& o, const affinity::Topology& topology,
     plan.bind = bind_method(o, probes);
 
     const RankInfo* rank = context.rank;
-    affinity::Plan cpus =
-        rank ? affinity::plan_rank_share(topology, o.plan, rank->local_rank, rank->local_world_size)
-             : affinity::plan_instances(topology, o.plan);
+    const affinity::PlanRequest request = plan_request(o, topology);
+    affinity::Plan cpus = rank ? affinity::plan_rank_share(topology, request, rank->local_rank,
+                                                           rank->local_world_size)
+                               : affinity::plan_instances(topology, request);
     plan.warnings.insert(plan.warnings.end(), cpus.warnings.begin(), cpus.warnings.end());
     // oneCCL's workers take the first cores of a rank's share; OpenMP plans with the rest.
     std::vector<affinity::CclSplit> splits;

@@ -41,6 +41,11 @@ struct PlanBuildError : std::invalid_argument {
 // With --rank-wrapper, the plan of the rank the environment names (see build_rank_plan).
 // Otherwise, when started once per local rank by torchrun, srun or mpiexec and no option
 // chooses CPUs or instances, only this process's disjoint share of the node.
+// The planner's request: the options' id lists parsed against the topology, whose size
+// bounds them (a range is refused before it is expanded). Throws PlanBuildError.
+affinity::PlanRequest plan_request(const LaunchOptions& options,
+                                   const affinity::Topology& topology);
+
 LaunchPlan build_launch_plan(const LaunchOptions& options, const affinity::Topology& topology,
                              const allocator::Environment& env, const MachineProbes& probes,
                              const InstallInfo& install);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "ipex/affinity/cpu_list.h"
+#include "ipex/affinity/user_text.h"
 #include "path_search.h"
 #include "signals.h"
 
@@ -324,7 +325,7 @@ SpawnedInstance spawn_instance(const InstanceLaunch& instance, const SpawnSettin
             (start.failure == ChildStart::Failure::kBind
                  ? "ipexrun: instance " + std::to_string(instance.index) +
                        ": cannot bind to CPUs " + affinity::format_id_list(instance.cpus) + ": "
-                 : "ipexrun: cannot execute '" + instance.argv[0] + "': ") +
+                 : "ipexrun: cannot execute " + affinity::quote_text(instance.argv[0]) + ": ") +
             std::strerror(start.error) + "\n";
         write_all(err[1], message.data(), message.size());
     }

@@ -34,6 +34,10 @@ using Clock = std::chrono::steady_clock;
 // the instance's process group can hold a pipe open that long.
 constexpr std::chrono::milliseconds kDrainTime{500};
 
+// The exit code of a run whose instances all succeeded but whose output did not all reach
+// the log files.
+constexpr int kLostOutputExitCode = 1;
+
 struct Instance {
     const InstanceLaunch* plan = nullptr;
     pid_t pid = -1;
@@ -43,6 +47,7 @@ struct Instance {
     bool running = false;
     std::string status = "not started";
     std::optional<int> code;  // exit code as the launcher reports it (128 + signal)
+    bool log_failure_reported = false;
 };
 
 // The launcher's own messages: the caller's default logger (stderr) plus, with a log
@@ -50,7 +55,16 @@ struct Instance {
 struct LauncherLog {
     std::shared_ptr<spdlog::logger> log;
     std::shared_ptr<spdlog::logger> file_only;
+    // Why writing the launcher's file failed (first failure), empty while it works. Set by
+    // the loggers' error handler, which replaces spdlog's own "LOG ERROR" line.
+    std::shared_ptr<std::string> file_failure = std::make_shared<std::string>();
 };
+
+// "No space left on device" from spdlog's "Failed writing to file <path>: No space ...".
+std::string failure_reason(const std::string& message) {
+    const auto colon = message.rfind(": ");
+    return colon == std::string::npos ? message : message.substr(colon + 2);
+}
 
 LauncherLog make_launcher_log(const std::string& file_path) {
     LauncherLog result;
@@ -68,6 +82,11 @@ LauncherLog make_launcher_log(const std::string& file_path) {
     result.log = std::make_shared<spdlog::logger>("ipexrun", sinks.begin(), sinks.end());
     if (base) result.log->set_level(base->level());
     result.log->flush_on(spdlog::level::info);
+    const auto note_failure = [failure = result.file_failure](const std::string& message) {
+        if (failure->empty()) *failure = failure_reason(message);
+    };
+    result.log->set_error_handler(note_failure);
+    if (result.file_only) result.file_only->set_error_handler(note_failure);
     return result;
 }
 
@@ -101,6 +120,8 @@ class Supervision {
     void stop_others(int sig);
     void on_launcher_signal(int sig);
     void read_output(Instance& in, int stream);
+    void report_log_failure(Instance& in);
+    std::vector<std::string> incomplete_logs() const;
     void reap();
     void finished(Instance& in, int wait_status);
     bool all_ended() const;
@@ -207,11 +228,36 @@ void Supervision::read_output(Instance& in, int stream) {
     const auto kind = static_cast<OutputStream>(stream);
     if (n > 0) {
         in.output->add(kind, buffer, static_cast<std::size_t>(n));
+        report_log_failure(in);
         return;
     }
     in.output->finish(kind);  // end of file, or an error that ends this stream all the same
+    report_log_failure(in);
     close(in.fds[stream]);
     in.fds[stream] = -1;
+}
+
+// Output that cannot reach its log file is lost: said at once, and the run fails at the end.
+// The instance keeps running, and the terminal still gets the output.
+void Supervision::report_log_failure(Instance& in) {
+    if (in.log_failure_reported || !in.output->log_error()) return;
+    in.log_failure_reported = true;
+    const std::size_t i = static_cast<std::size_t>(&in - instances_.data());
+    log_.log->error("{}: writing its log {} failed ({}); the log is incomplete",
+                    instance_name(*in.plan), files_->instance_paths[i],
+                    std::strerror(in.output->log_error()));
+}
+
+// "<path> (<reason>)" for every log file that misses output.
+std::vector<std::string> Supervision::incomplete_logs() const {
+    std::vector<std::string> logs;
+    for (std::size_t i = 0; i < instances_.size(); ++i)
+        if (instances_[i].output && instances_[i].output->log_error())
+            logs.push_back(files_->instance_paths[i] + " (" +
+                           std::strerror(instances_[i].output->log_error()) + ")");
+    if (files_ && !log_.file_failure->empty())
+        logs.push_back(files_->launcher_path + " (" + *log_.file_failure + ")");
+    return logs;
 }
 
 void Supervision::finished(Instance& in, int wait_status) {
@@ -280,6 +326,7 @@ std::string Supervision::summary() const {
         row.nodes = memory_nodes_text(*in.plan, plan_.bind, memory_);
         row.status = in.status;
         if (static_cast<int>(i) == first_failed_) row.status += " (first failure)";
+        if (in.output && in.output->log_error()) row.status += "; log incomplete";
         if (in.pid > 0)
             row.wall_seconds = std::chrono::duration<double>(in.ended - in.started).count();
         rows.push_back(std::move(row));
@@ -344,18 +391,22 @@ int Supervision::run() {
     if (orphans > 0)
         log_.log->warn("killed {} leftover process{} of the instances", orphans,
                        orphans == 1 ? "" : "es");
-    for (Instance& in : instances_)
-        if (in.output->log_error())
-            log_.log->warn("{}: writing its log file failed: {}", instance_name(*in.plan),
-                           std::strerror(in.output->log_error()));
+    for (Instance& in : instances_) report_log_failure(in);
 
     if (plan_.summary) {
         const std::string table = summary();
         write_fully(STDERR_FILENO, table.data(), table.size());
         if (log_.file_only) log_.file_only->info("{}", table.substr(0, table.size() - 1));
     }
+    const std::vector<std::string> incomplete = incomplete_logs();
+    if (!incomplete.empty()) {
+        std::string list;
+        for (const auto& log : incomplete) list += (list.empty() ? "" : ", ") + log;
+        log_.log->error("output was lost: incomplete log file{}: {}",
+                        incomplete.size() == 1 ? "" : "s", list);
+    }
     if (launcher_signal_) return 128 + launcher_signal_;
-    if (first_failed_ < 0) return 0;
+    if (first_failed_ < 0) return incomplete.empty() ? 0 : kLostOutputExitCode;
     const int code = *instances_[first_failed_].code;
     if (options_.on_failure) options_.on_failure(code);
     return code;
@@ -412,6 +463,7 @@ int run_plan(const LaunchPlan& plan, const SupervisorOptions& options) {
         Supervision supervision(plan, options, log, memory.policy, files ? &*files : nullptr);
         return supervision.run();
     } catch (const std::exception& e) {  // set-up only: the log file, the signal pipe
+        if (files) files->discard();     // a refused start leaves nothing behind
         if (auto base = spdlog::default_logger()) base->error("{}", e.what());
         return 1;
     }

@@ -112,9 +112,6 @@ def test_killed_rank_ends_the_job_everywhere(ipexrun, cluster, mpi, env):
     # The others sleep 120 s: only ipexrun's supervision ends the job this early.
     assert result.seconds < 45, result.describe()
     assert cluster.wait_quiet(timeout=10) == {}
-    if mpi == "slurm" and result.returncode == 128 + signal.SIGTERM:
-        pytest.xfail("known, issue 13 item 5 (launcher): under srun ipexrun returns srun's "
-                     "highest task code (143, the other ranks' SIGTERM), not rank 3's 137")
     assert result.returncode == 128 + signal.SIGKILL, result.describe()
 
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include "process_test_util.h"
 
@@ -42,7 +43,7 @@ TEST(InstanceOutput, PrefixesCompleteLinesAndHoldsPartialOnes) {
     EXPECT_EQ(files.text("out"), "[3] one\n[3] two\n");
     output.finish(OutputStream::kStdout);
     EXPECT_EQ(files.text("out"), "[3] one\n[3] two\n[3] three\n");
-    EXPECT_EQ(files.text("log"), "one\ntwo\nthree\n");
+    EXPECT_EQ(files.text("log"), "one\ntwo\nthree");  // exactly what was written
     EXPECT_EQ(files.text("err"), "");
 }
 
@@ -68,15 +69,28 @@ TEST(InstanceOutput, EmptyStreamWritesNothing) {
     EXPECT_EQ(files.text("log"), "");
 }
 
-TEST(InstanceOutput, OverlongLineIsPassedOnInPieces) {
+TEST(InstanceOutput, OverlongLineIsPassedOnInPiecesButLoggedAsItWas) {
     OutputFiles files;
-    InstanceOutput output(2, -1, files.out, files.err);
+    InstanceOutput output(2, files.log, files.out, files.err);
     const std::string line(InstanceOutput::kMaxLine + 10, 'x');
     add(output, OutputStream::kStdout, line);
     const std::string first = "[2] " + std::string(InstanceOutput::kMaxLine, 'x') + "\n";
     EXPECT_EQ(files.text("out"), first);
     output.finish(OutputStream::kStdout);
     EXPECT_EQ(files.text("out"), first + "[2] xxxxxxxxxx\n");
+    EXPECT_EQ(files.text("log"), line);
+}
+
+TEST(InstanceOutput, BinaryOutputIsLoggedByteForByte) {
+    OutputFiles files;
+    InstanceOutput output(0, files.log, files.out, files.err);
+    std::string bytes;
+    for (int i = 0; i < 3 * 65536 + 7; ++i) bytes += static_cast<char>((i * 131 + i / 7) & 0xff);
+    for (std::size_t at = 0; at < bytes.size(); at += 4093)  // reads of any size
+        output.add(OutputStream::kStdout, bytes.data() + at,
+                   std::min<std::size_t>(4093, bytes.size() - at));
+    output.finish(OutputStream::kStdout);
+    EXPECT_EQ(files.text("log"), bytes);
 }
 
 TEST(InstanceOutput, CarriageReturnEndsALineSoProgressBarsStayLive) {

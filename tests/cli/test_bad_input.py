@@ -1,0 +1,95 @@
+"""Input a user can get wrong or that is merely unusual: non-UTF-8 bytes, out-of-range
+numbers, empty lists, control characters. Each is a plan or one short line, never an abort."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from project_paths import REPO
+
+TWO_BY_28 = str(REPO / "tests" / "topologies" / "xeon-2s28c2t.xml")
+
+
+def run(ipexrun, *args, env=None):
+    e = {k: v for k, v in os.environb.items() if k not in (b"LD_PRELOAD", b"IPEXRUN_PYTHON")}
+    e.update(env or {})
+    return subprocess.run([ipexrun, *args], capture_output=True, env=e, timeout=60)
+
+
+def dry_run(ipexrun, *args, env=None):
+    return run(ipexrun, "--dry-run", "--topology", TWO_BY_28, *args, env=env)
+
+
+def one_line_usage_error(r):
+    assert r.returncode == 2, r
+    assert r.stdout == b""
+    lines = r.stderr.decode("utf-8", "surrogateescape").splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("ipexrun: error: ")
+    return lines[0]
+
+
+def test_dry_run_keeps_bytes_that_are_not_utf8(ipexrun):
+    r = dry_run(ipexrun, "--no-python", "true", b"\xfe\xff", b"caf\xc3\xa9", b"x\xed\xa0\x80",
+                env={b"LD_PRELOAD": b"/tmp/ipex-test-caf\xe9.so"})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert "surrogateescape" in doc["description"]
+    argv = [a.encode("utf-8", "surrogateescape") for a in doc["instances"][0]["argv"]]
+    assert argv[-3:] == [b"\xfe\xff", b"caf\xc3\xa9", b"x\xed\xa0\x80"]
+    warnings = [w.encode("utf-8", "surrogateescape") for w in doc["warnings"]]
+    assert any(b"/tmp/ipex-test-caf\xe9.so" in w for w in warnings), warnings
+
+
+def test_an_escaped_backslash_is_not_taken_for_a_mark(ipexrun):
+    r = dry_run(ipexrun, "--no-python", "true", "\\u0000fe", "\\\\u0000ab")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["instances"][0]["argv"][-2:] == ["\\u0000fe", "\\\\u0000ab"]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "1e10", "1e400", "3601", "5s", ""])
+def test_grace_period_outside_its_range_is_a_short_usage_error(ipexrun, value):
+    line = one_line_usage_error(dry_run(ipexrun, "--grace-period", value, "--no-python", "true"))
+    assert "--grace-period" in line and len(line) < 120, line
+
+
+def test_grace_period_in_range_is_accepted(ipexrun):
+    for value in ["0", "2.5", "3600"]:
+        assert dry_run(ipexrun, "--grace-period", value, "--no-python", "true").returncode == 0
+
+
+@pytest.mark.parametrize("option", ["--cores-list", "--nodes-list"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_id_list_is_a_usage_error(ipexrun, option, value):
+    line = one_line_usage_error(dry_run(ipexrun, option, value, "--no-python", "true"))
+    assert option in line and "empty" in line, line
+
+
+@pytest.mark.parametrize("option,value", [("--cores-list", "0-5000000"),
+                                          ("--cores-list", "0-2147483647"),
+                                          ("--nodes-list", "1-900000000"),
+                                          ("--instance-idx", "0-2000000000")])
+def test_huge_ranges_are_refused_before_they_are_expanded(ipexrun, option, value):
+    child = subprocess.Popen([ipexrun, "--dry-run", "--topology", TWO_BY_28, option, value,
+                              "--no-python", "true"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    out, err = child.stdout.read(), child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    line = one_line_usage_error(subprocess.CompletedProcess(child.args, child.returncode, out, err))
+    assert option in line and "largest id" in line, line
+    assert usage.ru_maxrss < 64 * 1024, f"peak {usage.ru_maxrss} KiB"  # not 0.5 GB
+
+
+@pytest.mark.parametrize("args", [
+    ["--ncores-per-instance", "1\nx", "--no-python", "true"],
+    ["--cores-list", "0\n1", "--no-python", "true"],
+    ["--ninstances", "2\r\nfake line", "--no-python", "true"],
+    ["--bad\noption", "--no-python", "true"],
+    ["missing\nprogram.py"],
+    ["--python", "no\nsuch-python", "x.py"],
+])
+def test_user_text_in_errors_cannot_split_the_line(ipexrun, args):
+    line = one_line_usage_error(dry_run(ipexrun, *args))
+    assert "\\n" in line, line
