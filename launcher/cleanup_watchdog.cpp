@@ -19,7 +19,8 @@ namespace {
 // Messages are ints: +group = watch it, -group = forget it, 0 = the launcher ended normally.
 constexpr int kDone = 0;
 constexpr std::size_t kStackBytes = 64 * 1024;
-constexpr std::size_t kSpareSlots = 256;  // for groups watched after start()
+constexpr std::size_t kSpareSlots = 256;   // for groups watched after start()
+constexpr std::size_t kSweepSlots = 4096;  // processes found under the instances at the end
 
 // What the watchdog owns. It lives in the mapping that also holds the watchdog's stack; the
 // launcher does not touch it while the watchdog runs.
@@ -27,11 +28,12 @@ struct WatchdogState {
     int read_fd;
     std::size_t count;
     std::size_t capacity;
+    pid_t* sweep;     // kSweepSlots entries, after the groups
     pid_t groups[1];  // really `capacity` entries
 };
 
 std::size_t mapping_bytes(std::size_t capacity) {
-    return kStackBytes + sizeof(WatchdogState) + capacity * sizeof(pid_t);
+    return kStackBytes + sizeof(WatchdogState) + (capacity + kSweepSlots) * sizeof(pid_t);
 }
 
 #if defined(__x86_64__)
@@ -57,6 +59,58 @@ long raw_syscall(long number, long a = 0, long b = 0, long c = 0) {
 }
 #endif
 
+// "/proc/<pid>/task/<pid>/children" into `path`, without libc.
+__attribute__((no_sanitize("address", "undefined"))) void children_path(pid_t pid, char* path) {
+    char digits[16];
+    int n = 0;
+    for (unsigned v = static_cast<unsigned>(pid); n == 0 || v > 0; v /= 10)
+        digits[n++] = static_cast<char>('0' + v % 10);
+    const char* parts[] = {"/proc/", nullptr, "/task/", nullptr, "/children"};
+    int at = 0;
+    for (const char* part : parts) {
+        if (part == nullptr)
+            for (int k = n - 1; k >= 0; --k) path[at++] = digits[k];
+        else
+            while (*part) path[at++] = *part++;
+    }
+    path[at] = '\0';
+}
+
+// Every process below the watched instances, stopped so that none forks meanwhile, then
+// killed: a helper that left the instance's group (setsid) is still an instance's
+// descendant as long as its parent lives. Children of threads other than a process's main
+// thread are not listed by the kernel there and are missed.
+__attribute__((no_sanitize("address", "undefined"))) void kill_descendants(WatchdogState* state) {
+    std::size_t found = 0;
+    for (std::size_t i = 0; i < state->count && found < kSweepSlots; ++i)
+        state->sweep[found++] = state->groups[i];
+    char path[64];
+    char text[4096];
+    for (std::size_t next = 0; next < found; ++next) {
+        raw_syscall(SYS_kill, state->sweep[next], SIGSTOP);
+        children_path(state->sweep[next], path);
+        const long fd =
+            raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        long pid = 0;
+        for (;;) {
+            const long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(text), sizeof text);
+            if (n <= 0) break;
+            for (long k = 0; k < n; ++k) {
+                if (text[k] >= '0' && text[k] <= '9') {
+                    pid = pid * 10 + (text[k] - '0');
+                } else if (pid > 0) {
+                    if (found < kSweepSlots) state->sweep[found++] = static_cast<pid_t>(pid);
+                    pid = 0;
+                }
+            }
+        }
+        if (pid > 0 && found < kSweepSlots) state->sweep[found++] = static_cast<pid_t>(pid);
+        raw_syscall(SYS_close, fd);
+    }
+    for (std::size_t i = 0; i < found; ++i) raw_syscall(SYS_kill, state->sweep[i], SIGKILL);
+}
+
 __attribute__((no_sanitize("address", "undefined"))) int watchdog_main(void* arg) {
     auto* state = static_cast<WatchdogState*>(arg);
     // Every signal stays blocked (the launcher blocked them before clone): a Ctrl-C meant for
@@ -79,6 +133,7 @@ __attribute__((no_sanitize("address", "undefined"))) int watchdog_main(void* arg
             for (std::size_t i = 0; i < state->count; ++i)
                 if (state->groups[i] == -message) state->groups[i] = state->groups[--state->count];
     }
+    kill_descendants(state);
     for (std::size_t i = 0; i < state->count; ++i)
         raw_syscall(SYS_kill, -state->groups[i], SIGKILL);
     raw_syscall(SYS_exit, 0);
@@ -107,6 +162,7 @@ void CleanupWatchdog::start() {
     state->read_fd = fds[0];
     state->count = 0;
     state->capacity = capacity;
+    state->sweep = state->groups + capacity;
 
     sigset_t all, previous;
     sigfillset(&all);

@@ -8,6 +8,7 @@ variants round by round so that load from other jobs hits all alike:
   stock_autocast   python resnet50_program.py --autocast          (stock bf16)
   codeless_fp32    python -m ipex.cpu.auto_ipex resnet50_program.py
   codeless_bf16    python -m ipex.cpu.auto_ipex --dtype bfloat16 resnet50_program.py
+  codeless_*_graph the same with --ipex-graph-mode (traced, frozen graphs)
 Prints per variant the best median call time and the largest peak RSS over the rounds, then
 the ratios: codeless bf16 speed-up over stock autocast, and codeless peak RSS over stock's
 peak (fp32 over stock fp32, bf16 over stock autocast).
@@ -28,6 +29,9 @@ VARIANTS = {
     "stock_autocast": [PYTHON, str(PROGRAM), "--autocast"],
     "codeless_fp32": [PYTHON, "-m", "ipex.cpu.auto_ipex", str(PROGRAM)],
     "codeless_bf16": [PYTHON, "-m", "ipex.cpu.auto_ipex", "--dtype", "bfloat16", str(PROGRAM)],
+    "codeless_fp32_graph": [PYTHON, "-m", "ipex.cpu.auto_ipex", "--ipex-graph-mode", str(PROGRAM)],
+    "codeless_bf16_graph": [PYTHON, "-m", "ipex.cpu.auto_ipex", "--ipex-graph-mode", "--dtype", "bfloat16",
+                            str(PROGRAM)],
 }
 
 
@@ -45,7 +49,8 @@ def main():
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants")
+    parser.add_argument("--only", default="stock_fp32,stock_autocast,codeless_fp32,codeless_bf16",
+                        help=f"comma-separated variants of: {', '.join(VARIANTS)}")
     options = parser.parse_args()
     build = pathlib.Path(options.build_dir).resolve()
     names = options.only.split(",")
@@ -72,6 +77,9 @@ def main():
 
     print(f"ResNet-50 batch {options.batch}, best median over {options.rounds} round(s):")
     ratio("codeless bf16 speed-up over stock autocast", "codeless_bf16", "stock_autocast", "median_ms", invert=True)
+    ratio("codeless bf16 graph speed-up over stock autocast", "codeless_bf16_graph", "stock_autocast", "median_ms",
+          invert=True)
+    ratio("codeless fp32 graph peak RSS / stock fp32", "codeless_fp32_graph", "stock_fp32", "peak_rss_mb")
     ratio("codeless fp32 speed-up over stock fp32", "codeless_fp32", "stock_fp32", "median_ms", invert=True)
     ratio("codeless fp32 peak RSS / stock fp32", "codeless_fp32", "stock_fp32", "peak_rss_mb")
     ratio("codeless bf16 peak RSS / stock autocast", "codeless_bf16", "stock_autocast", "peak_rss_mb")

@@ -87,7 +87,13 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
             continue
         if step.applies(ctx):
             model = step.run(model, ctx)
-    if ctx.mismatch is not None and not opts.inplace:
+    if ctx.mismatch is not None:
+        if opts.inplace:
+            raise RuntimeError(f"ipex.optimize(inplace=True): the optimized model differs from the original on "
+                               f"sample_input (max relative error {ctx.mismatch:.3g}) and the original was rewritten "
+                               "in place; optimize with inplace=False to get the original back in that case")
+        warnings.warn(f"ipex.optimize: the optimized model differs from the original on sample_input (max "
+                      f"relative error {ctx.mismatch:.3g}); the original model is used instead", stacklevel=2)
         return copy.deepcopy(original)
     result = ctx.finished if ctx.finished is not None else model
     if not opts.inplace:

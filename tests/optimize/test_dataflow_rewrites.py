@@ -369,3 +369,9 @@ def test_scripted_children_are_left_alone():
     opt = optimize(model)
     assert isinstance(opt[1], torch.jit.ScriptModule)
     matches(model, opt, (1, 3, 4, 4))
+
+
+def test_a_sample_input_mismatch_in_place_is_an_error():
+    model = prepared(Noisy())
+    with pytest.raises(RuntimeError, match="inplace=False"):
+        optimize(model, sample_input=torch.randn(1, 3, 4, 4), inplace=True)

@@ -5,7 +5,8 @@
 (ipexrun --auto-ipex builds this command line; `intel_extension_for_pytorch.cpu.auto_ipex`
 is the same module.) A model (a module with children, in eval mode, called from outside
 any other module) answers its first call eagerly and gets an optimized copy made by
-ipex.optimize, checked against that answer; later calls go to the copy under no_grad (and
+ipex.optimize (eager packed layers; with --ipex-graph-mode a traced, frozen graph where the
+trace is proven faithful), checked against that answer; later calls go to the copy under no_grad (and
 bf16 autocast for --dtype bfloat16) while the model's weights, flags and attributes stay as
 they were. The copy is kept beside the model, never on it. See ipex/cpu/codeless/hook.py
 for when calls run the original module instead.
@@ -27,15 +28,19 @@ def _parser():
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     parser.add_argument("--auto-ipex-verbose", "--auto_ipex_verbose", action="store_true",
                         help="say on stderr at exit what was optimised")
-    parser.add_argument("--disable-ipex-graph-mode", "--disable_ipex_graph_mode",
-                        action="store_true", help="optimise eagerly, never through a trace")
+    graph = parser.add_mutually_exclusive_group()
+    graph.add_argument("--ipex-graph-mode", "--ipex_graph_mode", dest="graph_mode", action="store_true",
+                       help="let models answer from traced, frozen graphs (each input's trace checked); "
+                            "faster on some models, but costs ~3x the weights in memory, never released")
+    graph.add_argument("--disable-ipex-graph-mode", "--disable_ipex_graph_mode", dest="graph_mode",
+                       action="store_false", help="optimise eagerly, never through a trace (the default)")
     parser.add_argument("--module", "-m", action="store_true", help="the program is a module name")
     parser.add_argument("program")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
-def install(dtype="float32", graph_mode=True):
+def install(dtype="float32", graph_mode=False):
     """Hooks torch.nn.Module.__call__ (and wraps ipex.optimize and torch.jit.trace so that
     the program's own calls of them run unhooked); returns the hook, whose .report says what
     was done."""
@@ -77,7 +82,7 @@ def main(argv=None):
         parser.error(f"{options.program}: no such file")
 
     from ipex.cpu.codeless import program
-    hook = install(options.dtype, graph_mode=not options.disable_ipex_graph_mode)
+    hook = install(options.dtype, graph_mode=options.graph_mode)
     try:
         if options.module:
             program.run_module(options.program, options.args)

@@ -17,7 +17,6 @@ class DataFlow:
     directly (get_attr), and it is called exactly once in all traced code."""
 
     def __init__(self, model):
-        self.model = model
         self.regions, self.untraced, inlined = trace_regions(model)
         self.whole_model_traced = not self.untraced
         self._calls, self._read = {}, set()
@@ -34,9 +33,8 @@ class DataFlow:
 
     def adopt(self, old, new):
         """`new` replaced `old` in the model: it inherits what is known about it."""
-        for facts in (self._calls,):
-            if id(old) in facts:
-                facts[id(new)] = facts[id(old)]
+        if id(old) in self._calls:
+            self._calls[id(new)] = self._calls[id(old)]
         for facts in (self._read, self._covered):
             if id(old) in facts:
                 facts.add(id(new))
@@ -51,9 +49,6 @@ class DataFlow:
 
     def known(self, module):
         return id(module) in self._covered and id(module) not in self._read and self.calls(module) == 1
-
-    def module(self, region, target):
-        return region.root.get_submodule(target)
 
     def warn_untraced(self):
         """One warning naming what could not be traced (and so is not rewritten)."""
