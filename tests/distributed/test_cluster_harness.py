@@ -46,7 +46,8 @@ def test_node_processes_are_seen_and_cleaned(cluster):
     node = cluster.nodes[1]
     sleeper = subprocess.Popen(node.command(["sleep", "60"]))
     try:
-        assert sleeper.pid in node.pids()
+        # nsenter joins the namespace after Popen returns: wait for it, and for the exec.
+        wait_until(lambda: sleeper.pid in node.pids(), 10, "the sleeper to enter the node")
         wait_until(lambda: "sleep 60" in cluster.leftovers().get(node.name, []), 10,
                    "the sleeper to exec")
         cluster.kill_leftovers()
