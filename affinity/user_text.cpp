@@ -54,4 +54,14 @@ std::string one_line(std::string_view text) {
     return out;
 }
 
+std::string shell_quote(std::string_view word) {
+    constexpr std::string_view kSafe =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-";
+    if (!word.empty() && word.find_first_not_of(kSafe) == std::string_view::npos)
+        return std::string(word);
+    std::string quoted = "'";
+    for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
+
 }  // namespace ipex::affinity

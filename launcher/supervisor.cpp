@@ -19,6 +19,7 @@
 #include "cleanup_watchdog.h"
 #include "instance_output.h"
 #include "ipex/affinity/cpu_list.h"
+#include "ipex/affinity/user_text.h"
 #include "log_files.h"
 #include "run_summary.h"
 #include "signals.h"
@@ -88,16 +89,6 @@ LauncherLog make_launcher_log(const std::string& file_path) {
     result.log->set_error_handler(note_failure);
     if (result.file_only) result.file_only->set_error_handler(note_failure);
     return result;
-}
-
-// For reading a command line in the log: quoted only where a shell would need it.
-std::string shell_quote(const std::string& arg) {
-    if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                              "0123456789@%+=:,./_-") == std::string::npos)
-        return arg;
-    std::string quoted = "'";
-    for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return quoted + "'";
 }
 
 // A launcher started with a closed stdin/stdout/stderr would hand those numbers to pipes
@@ -421,10 +412,11 @@ void log_plan(const LauncherLog& log, const LaunchPlan& plan, const RunLogFiles&
     for (std::size_t i = 0; i < plan.instances.size(); ++i) {
         const InstanceLaunch& in = plan.instances[i];
         std::string argv;
-        for (const auto& arg : in.argv) argv += (argv.empty() ? "" : " ") + shell_quote(arg);
+        for (const auto& arg : in.argv)
+            argv += (argv.empty() ? "" : " ") + affinity::shell_quote(arg);
         std::string env;
         for (const auto& [name, value] : in.env)
-            env += (env.empty() ? "" : " ") + name + "=" + shell_quote(value);
+            env += (env.empty() ? "" : " ") + name + "=" + affinity::shell_quote(value);
         log.file_only->info(
             "{}: CPUs {}, memory nodes {}, OMP_NUM_THREADS {}, log {}", instance_name(in),
             affinity::format_id_list(in.cpus),

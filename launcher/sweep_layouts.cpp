@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 
+#include "ipex/affinity/user_text.h"
+
 namespace ipex::launcher {
 namespace {
 
@@ -31,15 +33,6 @@ bool is_integer(const std::string& s) {
     std::size_t i = !s.empty() && s[0] == '-' ? 1 : 0;
     return i < s.size() && std::all_of(s.begin() + static_cast<long>(i), s.end(),
                                        [](unsigned char c) { return std::isdigit(c) || c == ','; });
-}
-
-std::string shell_word(const std::string& arg) {
-    if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                              "0123456789@%+=:,./_-") == std::string::npos)
-        return arg;
-    std::string quoted = "'";
-    for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return quoted + "'";
 }
 
 }  // namespace
@@ -169,7 +162,7 @@ std::string layout_command(const Layout& l, const SweepMachine& m,
     }
     words.insert(words.end(), program_and_args.begin(), program_and_args.end());
     std::string out;
-    for (const auto& w : words) out += (out.empty() ? "" : " ") + shell_word(w);
+    for (const auto& w : words) out += (out.empty() ? "" : " ") + affinity::shell_quote(w);
     return out;
 }
 

@@ -20,3 +20,13 @@ TEST(UserText, KeepsBytesThatAreNotControlCharacters) {
 TEST(UserText, OneLineOnlyEscapesControlCharacters) {
     EXPECT_EQ(one_line("a 'b' c\\d\ne"), "a 'b' c\\d\\ne");
 }
+
+TEST(UserText, ShellQuoteLeavesSafeWordsAndQuotesTheRest) {
+    using ipex::affinity::shell_quote;
+    EXPECT_EQ(shell_quote("--ninstances=2"), "--ninstances=2");
+    EXPECT_EQ(shell_quote("/usr/bin/python3"), "/usr/bin/python3");
+    EXPECT_EQ(shell_quote(""), "''");
+    EXPECT_EQ(shell_quote("a b"), "'a b'");
+    EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+    EXPECT_EQ(shell_quote("$HOME"), "'$HOME'");
+}

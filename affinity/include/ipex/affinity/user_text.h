@@ -15,4 +15,8 @@ std::string quote_text(std::string_view text);
 // messages as a whole, so that nothing can split them.
 std::string one_line(std::string_view text);
 
+// One word of a command line as a POSIX shell reads it back: as it is where no shell would
+// need quotes, else in single quotes. For command lines printed for a person to paste.
+std::string shell_quote(std::string_view word);
+
 }  // namespace ipex::affinity
