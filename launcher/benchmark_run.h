@@ -29,7 +29,7 @@ struct BenchmarkRun {
     std::vector<std::string> command;  // ipexrun's argv, for the report
     std::string report_dir;            // "" = no files
     bool print_table = true;
-    bool chart = true;  // draw report.png (a sweep keeps only each layout's numbers)
+    bool chart = true;      // draw report.png (a sweep keeps only each layout's numbers)
     bool progress = false;  // live line (only on a terminal)
     // Across nodes: the ranks connect here instead (see distributed_report.h).
     int listen_fd = -1;
