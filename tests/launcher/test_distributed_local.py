@@ -14,6 +14,9 @@ import uuid
 
 import pytest
 
+# Cpus_allowed_list form of a CPU set, as the local launch tests write it.
+from test_launch_e2e import compact
+
 MPIS = [pytest.param(name, marks=pytest.mark.skipif(not shutil.which(program),
                                                     reason=f"{program} is not installed"))
         for name, program in (("hydra", "mpiexec.hydra"), ("openmpi", "mpiexec.openmpi"))]
@@ -40,17 +43,6 @@ def run(ipexrun, *args, env=None, timeout=120):
 def two_ranks(mpi, port):
     return ("--nnodes", "1", "--nprocs-per-node", "2", "--mpi", mpi,
             "--master-port", str(port), "--no-python")
-
-
-def compact(ids):
-    parts, start = [], None
-    for i, v in enumerate(ids):
-        if start is None:
-            start = v
-        if i + 1 == len(ids) or ids[i + 1] != v + 1:
-            parts.append(str(start) if start == v else f"{start}-{v}")
-            start = None
-    return ",".join(parts)
 
 
 def rank_lines(stdout):
