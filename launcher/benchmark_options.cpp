@@ -2,23 +2,33 @@
 
 #include <CLI/CLI.hpp>
 
+#include "option_checks.h"
 #include "sweep_layouts.h"
 
 namespace ipex::launcher {
+namespace {
+
+// Bounds that keep every derived time and count far from overflow.
+constexpr double kMaxBenchmarkSeconds = 7 * 24 * 3600;
+constexpr long long kMaxBenchmarkIterations = 1000000000000LL;
+constexpr double kMaxLatencyBudgetMs = 3600 * 1000;
+
+}  // namespace
 
 void add_benchmark_report_options(CLI::App& app, BenchmarkOptions& o) {
     const std::string group = "Benchmarking";
     app.add_option("--benchmark-report,--benchmark_report", o.report_dir,
                    "Collect every instance's numbers (ipex.benchmark, or the line protocol on "
                    "IPEXRUN_REPORT_FD) and write DIR/report.json, latencies.csv and report.png")
-        ->group(group);
+        ->group(group)
+        ->check(not_blank("a folder"));
     app.add_option("--benchmark-duration,--benchmark_duration", o.duration,
                    "Seconds every instance measures, starting together after warm-up")
-        ->check(CLI::PositiveNumber)
+        ->check(number_within(0, kMaxBenchmarkSeconds, false, "seconds"))
         ->group(group);
     app.add_option("--benchmark-iterations,--benchmark_iterations", o.iterations,
                    "Batches every instance measures")
-        ->check(CLI::PositiveNumber)
+        ->check(whole_number_within(1, kMaxBenchmarkIterations, "batches"))
         ->group(group);
     app.add_flag("--sweep", o.sweep,
                  "Run the program under several layouts (instances x cores, SMT, allocator) "
@@ -41,7 +51,7 @@ void add_benchmark_report_options(CLI::App& app, BenchmarkOptions& o) {
     app.add_option("--sweep-latency-budget,--sweep_latency_budget", o.sweep_latency_budget_ms,
                    "With --sweep: the best throughput whose p99 latency is within MS "
                    "milliseconds")
-        ->check(CLI::PositiveNumber)
+        ->check(number_within(0, kMaxLatencyBudgetMs, false, "milliseconds"))
         ->group(group);
 }
 

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "ipex/affinity/user_text.h"
+#include "option_checks.h"
 
 namespace ipex::launcher {
 namespace {
@@ -96,18 +97,6 @@ std::vector<int> parse_sizes(const std::string& text) {
     return sizes;
 }
 
-// Seconds from 0 to kMaxGraceSeconds; "nan", "inf", negative or larger values are refused.
-double parse_grace_period(const std::string& text) {
-    char* end = nullptr;
-    errno = 0;
-    const double seconds = std::strtod(text.c_str(), &end);
-    const bool number = end != text.c_str() && *end == '\0' && errno == 0;
-    if (!number || !std::isfinite(seconds) || seconds < 0 || seconds > kMaxGraceSeconds)
-        throw UsageError("--grace-period takes seconds from 0 to " +
-                         std::to_string(kMaxGraceSeconds) + ", not " + affinity::quote_text(text));
-    return seconds;
-}
-
 template <typename T>
 std::map<std::string, T> choices(std::initializer_list<std::pair<const std::string, T>> items) {
     return std::map<std::string, T>(items);
@@ -135,13 +124,8 @@ class HelpSection {
 
 // An empty id list is a usage error rather than "all": it is usually a shell variable that
 // came out empty.
-const CLI::Validator kNotBlank(
-    [](const std::string& value) {
-        return value.find_first_not_of(" \t") == std::string::npos
-                   ? "empty value; give ids like 0-3,8"
-                   : "";
-    },
-    "");
+const CLI::Validator kNotBlankIds = not_blank("ids like 0-3,8");
+const CLI::Validator kNotBlankPath = not_blank("a path");
 
 // Option text that only becomes typed LaunchOptions after parsing.
 struct RawOptions {
@@ -152,7 +136,6 @@ struct RawOptions {
     bool enable_tcmalloc = false, enable_jemalloc = false, default_allocator = false;
     bool disable_numactl = false, disable_taskset = false, disable_iomp = false;
     bool multi_instance = false;
-    std::string grace_period = "5";
 };
 
 void add_launch_options(HelpSection section, CLI::App& app, LaunchOptions& o, RawOptions& raw) {
@@ -162,16 +145,20 @@ void add_launch_options(HelpSection section, CLI::App& app, LaunchOptions& o, Ra
         app.set_config("--config", "", "Read options from a TOML or INI file (command line wins)"));
     section.flag("-m,--module", o.module, "Run the program as a Python module (python -m)");
     section.flag(spellings({"--no-python"}), o.no_python, "Run the program directly");
-    section.option("--python", o.python,
-                   "Python interpreter (default: $IPEXRUN_PYTHON, else the one found at build "
-                   "time)");
+    section
+        .option("--python", o.python,
+                "Python interpreter (default: $IPEXRUN_PYTHON, else the one found at build "
+                "time)")
+        ->check(kNotBlankPath);
     section
         .option(spellings({"--runtime-preload"}), raw.preload,
                 "Preload libipex_runtime.so into every instance: auto (Python programs), on, off")
         ->check(CLI::IsMember({"auto", "on", "off"}));
     section.flag("--dry-run,--dry_run", o.dry_run, "Print the plan as JSON and run nothing");
-    section.option("--topology", o.topology_file,
-                   "Plan for the machine described by this hwloc XML file (with --dry-run)");
+    section
+        .option("--topology", o.topology_file,
+                "Plan for the machine described by this hwloc XML file (with --dry-run)")
+        ->check(kNotBlankPath);
 }
 
 void add_instance_options(HelpSection section, LaunchOptions& o, RawOptions& raw) {
@@ -183,12 +170,12 @@ void add_instance_options(HelpSection section, LaunchOptions& o, RawOptions& raw
     section
         .option(spellings({"--nodes-list", "--node-list"}), raw.nodes_list,
                 "NUMA nodes to use, e.g. 0,2-3")
-        ->check(kNotBlank);
+        ->check(kNotBlankIds);
     section.option("--node_id,--node-id", raw.node_id, "(old) use only this NUMA node");
     section
         .option(spellings({"--cores-list", "--core_list", "--core-list"}), raw.cores_list,
                 "CPUs to use, e.g. '0-3, 8'")
-        ->check(kNotBlank);
+        ->check(kNotBlankIds);
     section.flag(spellings({"--use-logical-cores", "--use_logical_core", "--use-logical-core"}),
                  o.plan.use_logical_cores, "Also use SMT siblings");
     section.flag(spellings({"--use-e-cores"}), o.plan.use_e_cores,
@@ -239,16 +226,20 @@ void add_distributed_options(HelpSection section, CLI::App& app, DistributedOpti
                    "Number of nodes; 1 or more runs ranks through an MPI launcher or srun");
     section.option(spellings({"--nprocs-per-node", "--nproc_per_node"}), d.nprocs_per_node,
                    "Ranks per node (0: one per NUMA node, or per --nodes-list entry)");
-    section.option(spellings({"--hostfile"}), d.hostfile,
-                   "File with one host a line; the first is the master (default: this machine)");
+    section
+        .option(spellings({"--hostfile"}), d.hostfile,
+                "File with one host a line; the first is the master (default: this machine)")
+        ->check(kNotBlankPath);
     section
         .option(spellings({"--mpi"}), raw.mpi,
                 "auto (srun inside a Slurm allocation, else hydra, else Open MPI), hydra, "
                 "openmpi or slurm")
         ->check(CLI::IsMember({"auto", "hydra", "openmpi", "slurm"}));
-    section.option(spellings({"--master-addr"}), d.master_addr,
-                   "Address of rank 0 for torch.distributed (default: $MASTER_ADDR, the "
-                   "hostfile's first host, or 127.0.0.1)");
+    section
+        .option(spellings({"--master-addr"}), d.master_addr,
+                "Address of rank 0 for torch.distributed (default: $MASTER_ADDR, the "
+                "hostfile's first host, or 127.0.0.1)")
+        ->check(not_blank("a host name or address"));
     section
         .option(spellings({"--master-port"}), d.master_port,
                 "Port of rank 0 for torch.distributed (default: $MASTER_PORT or 29500)")
@@ -263,9 +254,11 @@ void add_distributed_options(HelpSection section, CLI::App& app, DistributedOpti
     section.option(spellings({"--extra-mpi-params", "--more_mpi_params"}), d.extra_mpi_params,
                    "More arguments for the MPI launcher or srun, split like a shell would: "
                    "--extra-mpi-params='-genv X 1'");
-    section.option(spellings({"--mpi-agent"}), d.mpi_agent,
-                   "Remote shell the MPI launcher uses to reach other hosts, and that ipexrun "
-                   "probes them with (default: ssh)");
+    section
+        .option(spellings({"--mpi-agent"}), d.mpi_agent,
+                "Remote shell the MPI launcher uses to reach other hosts, and that ipexrun "
+                "probes them with (default: ssh)")
+        ->check(not_blank("a command such as ssh"));
     // Internal: how each rank runs ipexrun under the MPI launcher; not in --help.
     app.add_flag("--rank-wrapper", d.rank_wrapper)->group("");
 }
@@ -314,15 +307,19 @@ void add_codeless_options(HelpSection section, LaunchOptions& o) {
                  "With --auto-ipex: no TorchScript graph mode");
 }
 
-void add_logging_options(HelpSection section, LaunchOptions& o, RawOptions& raw) {
-    section.option(spellings({"--log-dir", "--log_path", "--log-path"}), o.log_dir,
-                   "Write one log file per instance (and one for ipexrun) here");
+void add_logging_options(HelpSection section, LaunchOptions& o) {
+    section
+        .option(spellings({"--log-dir", "--log_path", "--log-path"}), o.log_dir,
+                "Write one log file per instance (and one for ipexrun) here")
+        ->check(kNotBlankPath);
     section.option(spellings({"--log-file-prefix"}), o.log_prefix, "Log file name prefix");
     section.flag(spellings({"--keep-going"}), o.keep_going,
                  "A failing instance does not stop the others");
-    section.option(spellings({"--grace-period"}), raw.grace_period,
-                   "Seconds between SIGTERM and SIGKILL when stopping instances (0 to " +
-                       std::to_string(kMaxGraceSeconds) + ", default 5)");
+    section
+        .option(spellings({"--grace-period"}), o.grace_seconds,
+                "Seconds between SIGTERM and SIGKILL when stopping instances (0 to " +
+                    std::to_string(kMaxGraceSeconds) + ", default 5)")
+        ->check(number_within(0, kMaxGraceSeconds, true, "seconds"));
 }
 
 void add_benchmark_options(HelpSection section, LaunchOptions& o) {
@@ -341,7 +338,6 @@ void resolve(const RawOptions& raw, LaunchOptions& o) {
         o.nodes_list = std::to_string(raw.node_id);
     }
     o.cores_list = raw.cores_list;
-    o.grace_seconds = parse_grace_period(raw.grace_period);
     o.instance_idx = raw.instance_idx;
     o.plan.strategy =
         raw.strategy == "close" ? affinity::Strategy::kClose : affinity::Strategy::kScatter;
@@ -424,7 +420,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
     add_distributed_options({app, "Distributed (ranks across nodes through MPI or Slurm)"}, app,
                             o.dist, raw);
     add_codeless_options({app, "Codeless optimisation (auto_ipex)"}, o);
-    add_logging_options({app, "Logging and supervision"}, o, raw);
+    add_logging_options({app, "Logging and supervision"}, o);
     add_benchmark_options({app, "Benchmarking"}, o);
     add_benchmark_report_options(app, o.benchmark);  // same "Benchmarking" section
 

@@ -60,6 +60,37 @@ def test_grace_period_in_range_is_accepted(ipexrun):
         assert dry_run(ipexrun, "--grace-period", value, "--no-python", "true").returncode == 0
 
 
+@pytest.mark.parametrize("option,value", [
+    ("--benchmark-duration", "nan"), ("--benchmark-duration", "inf"),
+    ("--benchmark-duration", "-1"), ("--benchmark-duration", "0"),
+    ("--benchmark-duration", "1e300"), ("--benchmark-duration", "1e400"),
+    ("--benchmark-iterations", "0"), ("--benchmark-iterations", "1.5"),
+    ("--benchmark-iterations", "99999999999999999999"), ("--benchmark-iterations", "-3"),
+    ("--sweep-latency-budget", "nan"), ("--sweep-latency-budget", "inf"),
+    ("--sweep-latency-budget", "0"), ("--sweep-latency-budget", "1e30")])
+def test_benchmark_numbers_outside_their_range_are_short_usage_errors(ipexrun, option, value):
+    line = one_line_usage_error(dry_run(ipexrun, option, value, "--no-python", "true"))
+    assert option in line and len(line) < 120, line
+
+
+def test_benchmark_numbers_in_range_are_accepted(ipexrun):
+    for option, value in [("--benchmark-duration", "0.5"), ("--benchmark-duration", "604800"),
+                          ("--benchmark-iterations", "1"), ("--sweep-latency-budget", "2.5")]:
+        r = dry_run(ipexrun, option, value, "--no-python", "true")
+        assert r.returncode == 0, (option, value, r.stderr)
+
+
+@pytest.mark.parametrize("option", ["--log-dir", "--python", "--topology", "--hostfile",
+                                    "--master-addr", "--mpi-agent", "--benchmark-report"])
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_path_or_name_is_a_usage_error(ipexrun, option, value):
+    # An empty value is almost always a shell variable that came out empty; taking it as
+    # "not given" would silently drop the logs or the report the user asked for.
+    r = run(ipexrun, "--dry-run", option, value, "--no-python", "true")
+    line = one_line_usage_error(r)
+    assert option in line and "empty" in line, line
+
+
 @pytest.mark.parametrize("option", ["--cores-list", "--nodes-list"])
 @pytest.mark.parametrize("value", ["", "  "])
 def test_an_empty_id_list_is_a_usage_error(ipexrun, option, value):

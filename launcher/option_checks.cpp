@@ -1,0 +1,71 @@
+#include "option_checks.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+#include "ipex/affinity/user_text.h"
+
+namespace ipex::launcher {
+namespace {
+
+// 3600 rather than 3600.000000.
+std::string format_bound(double value) {
+    std::ostringstream out;
+    out << value;
+    return out.str();
+}
+
+}  // namespace
+
+std::optional<double> parse_finite_number(const std::string& text) {
+    if (text.empty()) return std::nullopt;
+    char* end = nullptr;
+    errno = 0;
+    const double value = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() || *end != '\0' || errno == ERANGE || !std::isfinite(value))
+        return std::nullopt;
+    return value;
+}
+
+CLI::Validator number_within(double min, double max, bool min_allowed, const std::string& unit) {
+    const std::string range = (min_allowed ? "from " : "above ") + format_bound(min) +
+                              (min_allowed ? " to " : ", up to ") + format_bound(max);
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            const auto value = parse_finite_number(text);
+            const bool low = value && (min_allowed ? *value < min : *value <= min);
+            if (!value || low || *value > max)
+                return "takes " + unit + " " + range + ", not " + affinity::quote_text(text);
+            return "";
+        },
+        "");
+}
+
+CLI::Validator whole_number_within(long long min, long long max, const std::string& unit) {
+    const std::string range = "from " + std::to_string(min) + " to " + std::to_string(max);
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            char* end = nullptr;
+            errno = 0;
+            const long long value = text.empty() ? 0 : std::strtoll(text.c_str(), &end, 10);
+            const bool whole = !text.empty() && *end == '\0' && errno != ERANGE;
+            if (!whole || value < min || value > max)
+                return "takes " + unit + " " + range + ", not " + affinity::quote_text(text);
+            return "";
+        },
+        "");
+}
+
+CLI::Validator not_blank(const std::string& example) {
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            return text.find_first_not_of(" \t") == std::string::npos
+                       ? "empty value; give " + example
+                       : "";
+        },
+        "");
+}
+
+}  // namespace ipex::launcher

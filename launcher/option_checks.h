@@ -1,0 +1,25 @@
+// Checks on option values that CLI11's stock validators get wrong for a launcher: they accept
+// NaN, print the largest double in their errors and let an empty shell variable through.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+
+namespace ipex::launcher {
+
+// A finite decimal number, the whole text; nullopt for "", "1x", "nan", "inf", overflow.
+std::optional<double> parse_finite_number(const std::string& text);
+
+// A number in [min, max] ((min, max] when min_allowed is false), named with its unit in the
+// error: "takes seconds from 0 to 3600, not 'nan'".
+CLI::Validator number_within(double min, double max, bool min_allowed, const std::string& unit);
+
+// A whole number in [min, max].
+CLI::Validator whole_number_within(long long min, long long max, const std::string& unit);
+
+// Refuses "" and blanks: an empty value is usually a shell variable that came out empty.
+CLI::Validator not_blank(const std::string& example);
+
+}  // namespace ipex::launcher
