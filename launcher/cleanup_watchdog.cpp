@@ -30,7 +30,7 @@ constexpr std::size_t kStackBytes = 64 * 1024;
 constexpr std::size_t kSpareSlots = 256;    // for groups watched after start()
 constexpr std::size_t kSweepSlots = 4096;   // processes below one process of the run
 constexpr std::size_t kKilledSlots = 4096;  // processes of the run killed so far
-constexpr long kPauseBetweenPassesNs = 1000 * 1000;
+constexpr long kPauseBetweenPassesNs = 2 * 1000 * 1000;
 
 // What the watchdog owns. It lives in the mapping that also holds the watchdog's stack; the
 // launcher does not touch it while the watchdog runs.
@@ -116,29 +116,43 @@ IPEX_WATCHDOG_SAFE std::size_t note_killed(WatchdogState* state, pid_t pid) {
     return 1;
 }
 
-// True for a process of the watchdog's own user whose environment holds the run's id.
-// `proc` is the open /proc directory.
-IPEX_WATCHDOG_SAFE bool carries_run_id(WatchdogState* state, long proc, pid_t pid, unsigned uid) {
+enum class Membership { kOutside, kInside, kUndecided };
+
+// Whether a process belongs to the run: it is the watchdog's own user's and its environment
+// holds the run's id. Undecided while it is in the middle of an exec (its environment reads
+// as empty for that moment). `proc` is the open /proc directory.
+IPEX_WATCHDOG_SAFE Membership membership(WatchdogState* state, long proc, pid_t pid, unsigned uid) {
     char path[32];
     append_number(path, static_cast<unsigned>(pid), "");
     struct statx info;
     if (raw_syscall(SYS_statx, proc, reinterpret_cast<long>(path), 0, STATX_UID,
                     reinterpret_cast<long>(&info)) != 0 ||
         info.stx_uid != uid)
-        return false;
+        return Membership::kOutside;
     append_number(path, static_cast<unsigned>(pid), "/environ");
-    const long fd =
-        raw_syscall(SYS_openat, proc, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
+    long fd = raw_syscall(SYS_openat, proc, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Membership::kOutside;
     state->run_id.reset();
     char text[4096];
+    long total = 0;
     for (;;) {
         const long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(text), sizeof text);
         if (n == -EINTR) continue;
         if (n <= 0 || state->run_id.feed(text, static_cast<std::size_t>(n))) break;
+        total += n;
     }
     raw_syscall(SYS_close, fd);
-    return state->run_id.found();
+    if (state->run_id.found()) return Membership::kInside;
+    if (total > 0) return Membership::kOutside;
+    append_number(path, static_cast<unsigned>(pid), "/stat");
+    fd = raw_syscall(SYS_openat, proc, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Membership::kOutside;
+    long n;
+    do n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(text), sizeof text);
+    while (n == -EINTR);
+    raw_syscall(SYS_close, fd);
+    return n > 0 && exec_in_progress(text, static_cast<std::size_t>(n)) ? Membership::kUndecided
+                                                                        : Membership::kOutside;
 }
 
 // Every process below `root` (stopped already), stopped as it is found so that none forks
@@ -180,13 +194,18 @@ IPEX_WATCHDOG_SAFE std::size_t kill_below(WatchdogState* state, long proc, pid_t
     return fresh;
 }
 
+struct PassResult {
+    std::size_t fresh = 0;      // processes killed that no earlier pass had killed
+    std::size_t undecided = 0;  // processes in the middle of an exec
+};
+
 // One look at every process: each one of the run is stopped, everything below it is killed,
-// then it is killed itself. Returns how many processes no earlier pass had killed.
-IPEX_WATCHDOG_SAFE std::size_t sweep_pass(WatchdogState* state, pid_t self, unsigned uid) {
+// then it is killed itself.
+IPEX_WATCHDOG_SAFE PassResult sweep_pass(WatchdogState* state, pid_t self, unsigned uid) {
+    PassResult result;
     const long proc = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc"),
                                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (proc < 0) return 0;
-    std::size_t fresh = 0;
+    if (proc < 0) return result;
     alignas(8) char entries[4096];
     for (;;) {
         const long n =
@@ -201,17 +220,19 @@ IPEX_WATCHDOG_SAFE std::size_t sweep_pass(WatchdogState* state, pid_t self, unsi
             // handed on meanwhile, the signals below fail instead of hitting the newcomer.
             const long pidfd = raw_syscall(SYS_pidfd_open, pid, 0);
             if (pidfd == -ESRCH) continue;
-            if (carries_run_id(state, proc, pid, uid)) {
+            const Membership member = membership(state, proc, pid, uid);
+            if (member == Membership::kInside) {
                 signal_process(pidfd, pid, SIGSTOP);
-                fresh += kill_below(state, proc, pid);
+                result.fresh += kill_below(state, proc, pid);
                 signal_process(pidfd, pid, SIGKILL);
-                fresh += note_killed(state, pid);
+                result.fresh += note_killed(state, pid);
             }
+            if (member == Membership::kUndecided) ++result.undecided;
             if (pidfd >= 0) raw_syscall(SYS_close, pidfd);
         }
     }
     raw_syscall(SYS_close, proc);
-    return fresh;
+    return result;
 }
 
 // Kills every process of the run, wherever the kernel has re-parented it: by the time the
@@ -222,9 +243,11 @@ IPEX_WATCHDOG_SAFE void sweep_run(WatchdogState* state) {
     const auto self = static_cast<pid_t>(raw_syscall(SYS_getpid));
     const auto uid = static_cast<unsigned>(raw_syscall(SYS_geteuid));
     const struct timespec pause = {0, kPauseBetweenPassesNs};
-    SweepRounds rounds;
-    while (rounds.another(sweep_pass(state, self, uid)))
+    for (SweepRounds rounds;;) {
+        const PassResult pass = sweep_pass(state, self, uid);
+        if (!rounds.another(pass.fresh, pass.undecided)) break;
         raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&pause), 0);
+    }
 }
 
 IPEX_WATCHDOG_SAFE int watchdog_main(void* arg) {

@@ -43,10 +43,41 @@ IPEX_WATCHDOG_SAFE void TextFinder::reset() {
     found_ = false;
 }
 
-IPEX_WATCHDOG_SAFE bool SweepRounds::another(std::size_t found) {
+IPEX_WATCHDOG_SAFE bool SweepRounds::another(std::size_t found, std::size_t undecided) {
     ++passes_;
-    quiet_ = found > 0 ? 0 : quiet_ + 1;
+    quiet_ = found > 0 || undecided > 0 ? 0 : quiet_ + 1;
     return quiet_ < kQuietPassesToEnd && passes_ < kMaxPasses;
+}
+
+IPEX_WATCHDOG_SAFE bool exec_in_progress(const char* stat, std::size_t size) {
+    // Fields after the command name, which ends at the last ')': 3 state, 9 flags, 51 env_end
+    // (numbered as in proc(5)).
+    constexpr int kState = 3, kFlags = 9, kEnvEnd = 51;
+    constexpr unsigned long kKernelThread = 0x00200000;  // PF_KTHREAD
+    std::size_t at = size;
+    while (at > 0 && stat[at - 1] != ')') --at;
+    if (at == 0) return false;
+    int field = 2;
+    char state = 0;
+    unsigned long flags = 0, env_end = 0;
+    bool in_field = false;
+    for (; at < size; ++at) {
+        const char c = stat[at];
+        if (c == ' ' || c == '\n') {
+            in_field = false;
+            continue;
+        }
+        if (!in_field) {
+            in_field = true;
+            if (++field > kEnvEnd) break;
+            if (field == kState) state = c;
+        }
+        if (c < '0' || c > '9') continue;
+        if (field == kFlags) flags = flags * 10 + static_cast<unsigned long>(c - '0');
+        if (field == kEnvEnd) env_end = env_end * 10 + static_cast<unsigned long>(c - '0');
+    }
+    if (field < kEnvEnd) return false;
+    return state != 'Z' && state != 'X' && (flags & kKernelThread) == 0 && env_end == 0;
 }
 
 IPEX_WATCHDOG_SAFE int pid_from_name(const char* name) {

@@ -44,22 +44,29 @@ class TextFinder {
 };
 
 // When the sweep is over. Each pass kills what it finds; the sweep ends after two passes in
-// a row found nothing (the second one looks again at a process that was in the middle of
-// an exec during the first, when its environment reads as empty), or after kMaxPasses
-// (a process stuck in the kernel keeps showing up although it has been killed).
+// a row found nothing new and no process in the middle of an exec (whose environment reads as
+// empty until the new program's is in place), or after kMaxPasses (a process that keeps
+// forking faster than it is found, or an exec stuck in the kernel).
 class SweepRounds {
   public:
-    static constexpr int kMaxPasses = 64;
+    static constexpr int kMaxPasses = 200;
     static constexpr int kQuietPassesToEnd = 2;
 
-    // Called after each pass with the number of processes it found; true: pass again.
-    bool another(std::size_t found);
+    // Called after each pass with how many processes it killed that no earlier pass had,
+    // and how many it could not judge yet (exec_in_progress); true: pass again.
+    bool another(std::size_t found, std::size_t undecided);
     int passes() const { return passes_; }
 
   private:
     int passes_ = 0;
     int quiet_ = 0;
 };
+
+// From the text of /proc/<pid>/stat: true while the process is between the two halves of an
+// exec (the new program's memory is in place, its environment not yet: env_end is 0). False
+// for zombies and kernel threads (no memory at all), and for texts without the field
+// (kernels before 3.5).
+bool exec_in_progress(const char* stat, std::size_t size);
 
 // The process id a /proc entry name stands for, or 0 ("self", "sys", ...).
 int pid_from_name(const char* name);

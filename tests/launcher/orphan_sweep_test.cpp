@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ipex::launcher {
@@ -76,25 +77,78 @@ TEST(TextFinder, NeverFindsAnEmptyOrOverlongText) {
 
 TEST(SweepRounds, EndsAfterTwoQuietPassesInARow) {
     SweepRounds rounds;
-    EXPECT_TRUE(rounds.another(3));
-    EXPECT_TRUE(rounds.another(0));
-    EXPECT_TRUE(rounds.another(1));  // a late fork: quiet passes count from zero again
-    EXPECT_TRUE(rounds.another(0));
-    EXPECT_FALSE(rounds.another(0));
+    EXPECT_TRUE(rounds.another(3, 0));
+    EXPECT_TRUE(rounds.another(0, 0));
+    EXPECT_TRUE(rounds.another(1, 0));  // a late fork: quiet passes count from zero again
+    EXPECT_TRUE(rounds.another(0, 0));
+    EXPECT_FALSE(rounds.another(0, 0));
     EXPECT_EQ(rounds.passes(), 5);
+}
+
+TEST(SweepRounds, APassThatSawAnExecInProgressIsNotQuiet) {
+    SweepRounds rounds;
+    EXPECT_TRUE(rounds.another(0, 0));
+    EXPECT_TRUE(rounds.another(0, 1));
+    EXPECT_TRUE(rounds.another(0, 1));
+    EXPECT_TRUE(rounds.another(1, 0));  // the exec finished: the process holds the id
+    EXPECT_TRUE(rounds.another(0, 0));
+    EXPECT_FALSE(rounds.another(0, 0));
 }
 
 TEST(SweepRounds, AnEmptyRunTakesTwoPasses) {
     SweepRounds rounds;
-    EXPECT_TRUE(rounds.another(0));
-    EXPECT_FALSE(rounds.another(0));
+    EXPECT_TRUE(rounds.another(0, 0));
+    EXPECT_FALSE(rounds.another(0, 0));
 }
 
 TEST(SweepRounds, GivesUpAfterTheLastPassEvenIfProcessesKeepAppearing) {
-    SweepRounds rounds;
-    int passes = 1;
-    while (rounds.another(1)) ++passes;
-    EXPECT_EQ(passes, SweepRounds::kMaxPasses);
+    for (const auto& [found, undecided] : {std::pair{1, 0}, std::pair{0, 1}}) {
+        SweepRounds rounds;
+        int passes = 1;
+        while (rounds.another(found, undecided)) ++passes;
+        EXPECT_EQ(passes, SweepRounds::kMaxPasses);
+    }
+}
+
+// A /proc/<pid>/stat line as Linux 6 writes it (52 fields), with the fields that matter set.
+std::string stat_line(const std::string& comm, char state, unsigned long flags,
+                      unsigned long env_end, int fields = 52) {
+    std::string line = "4242 (" + comm + ") " + state;
+    for (int field = 4; field <= fields; ++field) {
+        unsigned long value = 7;
+        if (field == 9) value = flags;
+        if (field == 50) value = env_end == 0 ? 0 : env_end - 100;
+        if (field == 51) value = env_end;
+        line += " " + std::to_string(value);
+    }
+    return line + "\n";
+}
+
+bool in_exec(const std::string& line) {
+    return exec_in_progress(line.data(), line.size());
+}
+
+TEST(ExecInProgress, IsAProcessWithMemoryButNoEnvironmentYet) {
+    EXPECT_TRUE(in_exec(stat_line("sleep", 'R', 0x400000, 0)));
+    EXPECT_TRUE(in_exec(stat_line("sleep", 'D', 0x400100, 0)));
+    EXPECT_FALSE(in_exec(stat_line("sleep", 'S', 0x400000, 140723042164687)));
+}
+
+TEST(ExecInProgress, IsNeverAZombieOrAKernelThread) {
+    EXPECT_FALSE(in_exec(stat_line("sleep", 'Z', 0x400000, 0)));
+    EXPECT_FALSE(in_exec(stat_line("sleep", 'X', 0x400000, 0)));
+    EXPECT_FALSE(in_exec(stat_line("kworker/0:1", 'I', 0x208040, 0)));
+}
+
+TEST(ExecInProgress, ReadsFieldsAfterTheLastParenthesisOfTheName) {
+    EXPECT_TRUE(in_exec(stat_line("a) Z 1 (b", 'S', 0x400000, 0)));
+    EXPECT_FALSE(in_exec(stat_line("x) S 1 2 3 4 5 0x208040 (y", 'Z', 0x400000, 0)));
+}
+
+TEST(ExecInProgress, IsFalseWhenTheTextEndsEarly) {
+    EXPECT_FALSE(in_exec(stat_line("sleep", 'R', 0, 0, 49)));  // kernels before 3.5
+    EXPECT_FALSE(in_exec("4242 (sleep"));
+    EXPECT_FALSE(in_exec(""));
 }
 
 TEST(PidFromName, AcceptsOnlyProcessDirectories) {

@@ -111,7 +111,7 @@ def test_reparented_grandchild_dies_with_a_sigkilled_launcher(ipexrun, tmp_path)
 
 
 def run_id_of(pid):
-    for entry in read_bytes(f"/proc/{pid}/environ").split(b"\0"):
+    for entry in (read_bytes(f"/proc/{pid}/environ") or b"").split(b"\0"):
         if entry.startswith(b"IPEXRUN_RUN_ID="):
             return entry.split(b"=", 1)[1].decode()
     return None
@@ -128,7 +128,8 @@ def test_processes_outside_the_run_are_left_alone(ipexrun, tmp_path):
         with run(ipexrun, script, helper, instance) as (launcher, watchdog, (pid, instance_pid)):
             run_id = run_id_of(instance_pid)
             assert run_id and len(run_id) == 32
-            assert run_id_of(pid) == run_id  # inherited by the helper
+            # inherited by the helper (once its exec is through)
+            assert wait_for(lambda: run_id_of(pid) == run_id, 10)
             env = dict(os.environ)
             decoys.append(subprocess.Popen(["sleep", "323"], env=env))
             decoys.append(subprocess.Popen(["setsid", "sleep", "324"], env=env))
@@ -154,7 +155,7 @@ def test_a_nested_run_is_swept_along_with_the_outer_one(ipexrun, tmp_path):
     helper = tmp_path / "helper.pid"
     inner = f"{ipexrun} --ninstances 1 --no-python sh -c '{background('setsid sleep 327', helper)}; wait'"
     with run(ipexrun, inner, helper) as (launcher, watchdog, (pid,)):
-        assert len(run_id_of(pid).split()) == 2
+        assert wait_for(lambda: len((run_id_of(pid) or "").split()) == 2, 10)
         kill_and_wait_for_the_sweep(launcher, watchdog)
         assert wait_for(lambda: gone(pid), 5), "the inner run's helper survived"
 
