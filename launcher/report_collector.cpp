@@ -203,6 +203,11 @@ bool ReportCollector::read_source(std::size_t i) {
                 handle(i, m);
                 if (s.fd < 0) return false;  // refused
             }
+            // Before its hello a connection gets one line's worth of memory, not a frame's.
+            if (s.remote && !s.identified && s.reader.pending() > ReportReader::kMaxLine) {
+                reject(i, "it sent data before saying hello");
+                return false;
+            }
             continue;
         }
         if (n < 0 && errno == EINTR) continue;

@@ -91,13 +91,14 @@ TEST(ReportCollectorRemote, StrangersAreRefusedAndCountedRanksAreKept) {
     EXPECT_EQ(rank1.hear(milliseconds(5000)), "go\n");
 
     Peer http(port), long_line(port), wrong_key(port), silent(port), outsider(port),
-        duplicate(port);
+        duplicate(port), frame(port);
     http.say("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    frame.say("b 1000000\n" + std::string(65536, '\1'));
     long_line.say(std::string(100000, 'x'));
     wrong_key.say("hello n2 1 0 guess\n");
     outsider.say("hello n9 7 0 k3y\n");
     duplicate.say("hello n1 0 0-1 k3y\nr 1000 1\n");
-    for (Peer* p : {&http, &long_line, &wrong_key, &silent, &outsider, &duplicate})
+    for (Peer* p : {&http, &long_line, &wrong_key, &silent, &outsider, &duplicate, &frame})
         EXPECT_TRUE(p->closed_by_collector(milliseconds(5000)));
 
     rank0.say("r 2 0.5\nr 2 0.25\nbogus line\nend\nexit 0 exit 0\n");
@@ -107,7 +108,7 @@ TEST(ReportCollectorRemote, StrangersAreRefusedAndCountedRanksAreKept) {
     rank0.hang_up();
 
     const auto results = collector.finish();
-    EXPECT_EQ(collector.rejected_connections(), 6u);
+    EXPECT_EQ(collector.rejected_connections(), 7u);
     ASSERT_EQ(results.size(), 2u);
     const InstanceResult* r0 = rank_result(results, 0);
     ASSERT_NE(r0, nullptr);
