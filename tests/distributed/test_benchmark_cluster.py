@@ -45,9 +45,10 @@ def write_agent(cluster, directory, block=""):
     return agent
 
 
-def benchmark_launch(ipexrun, cluster, mpi, tmp_path, *options, slurm=None, block=""):
-    """The argv (run on node 1) and environment of a reported 2x2 run; the report ends up in
-    tmp_path/"collected", and tmp_path/"report" is what the ranks would see of its folder."""
+def benchmark_launch(ipexrun, cluster, mpi, tmp_path, *options, slurm=None, block="", node=0):
+    """The argv (run on nodes[node]) and environment of a reported 2x2 run; the report ends
+    up in tmp_path/"collected", and tmp_path/"report" is what the ranks would see of its
+    folder."""
     seen_by_ranks = tmp_path / "report"
     collected = tmp_path / "collected"
     seen_by_ranks.mkdir()
@@ -59,7 +60,7 @@ def benchmark_launch(ipexrun, cluster, mpi, tmp_path, *options, slurm=None, bloc
             seen_by_ranks, collected, *argv]
     env = launch_environment(cluster, slurm)
     env["IPEX_BENCHMARK_SOURCE"] = str(API_SOURCE)
-    return cluster.nodes[0].command(argv), env
+    return cluster.nodes[node].command(argv), env
 
 
 def read_report(tmp_path):
@@ -117,6 +118,22 @@ def test_every_rank_reports_over_tcp(ipexrun, cluster, flavour, request, tmp_pat
     assert ["total", "120"] in [r[:2] for r in rows], result.stdout
     with open(tmp_path / "collected" / "latencies.csv") as csv:
         assert len(csv.read().splitlines()) == 1 + 120
+    assert cluster.wait_quiet() == {}
+
+
+@pytest.mark.parametrize("mpi", ["hydra", "slurm"])
+def test_the_launching_node_need_not_run_rank_0(ipexrun, cluster, mpi, request, tmp_path):
+    """ipexrun on node 2, rank 0 (and the master) on node 1: the ranks still find the
+    launcher, at node 2's address (hydra: facing the hostfile's hosts; Slurm: srun's node)."""
+    slurm = request.getfixturevalue("slurm") if mpi == "slurm" else None
+    argv, env = benchmark_launch(ipexrun, cluster, mpi, tmp_path, "--benchmark-iterations",
+                                 "10", slurm=slurm, node=1)
+    result = launch(argv, env=env)
+    assert result.returncode == 0, result.describe()
+    ranks = by_rank(read_report(tmp_path))
+    assert sorted(ranks) == [0, 1, 2, 3], result.describe()
+    for rank, instance in ranks.items():
+        check_complete_rank(instance, rank, cluster, 10)
     assert cluster.wait_quiet() == {}
 
 
