@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 # Cpus_allowed_list form of a CPU set, as the local launch tests write it.
-from test_launch_e2e import compact
+from test_launch_e2e import compact, marked_processes
 
 MPIS = [pytest.param(name, marks=pytest.mark.skipif(not shutil.which(program),
                                                     reason=f"{program} is not installed"))
@@ -91,9 +91,7 @@ def test_first_failing_rank_ends_the_job_with_its_code(ipexrun, mpi):
     assert r.returncode == 7, r.stderr
     assert time.monotonic() - start < 30, "the other rank was not stopped"
     time.sleep(0.5)
-    left = [p for p in pathlib.Path("/proc").iterdir() if p.name.isdigit()
-            and marker.encode() in (p / "cmdline").read_bytes()]
-    assert not left, "a rank survived"
+    assert not marked_processes(marker), "a rank survived"
 
 
 @pytest.mark.parametrize("mpi", MPIS)
@@ -114,9 +112,7 @@ def test_sigterm_reaches_every_rank(ipexrun, mpi, tmp_path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode != 0, err
     time.sleep(0.5)
-    left = [p for p in pathlib.Path("/proc").iterdir() if p.name.isdigit()
-            and marker.encode() in (p / "cmdline").read_bytes()]
-    assert not left, "a rank survived SIGTERM"
+    assert not marked_processes(marker), "a rank survived SIGTERM"
 
 
 def test_log_dir_has_one_file_per_rank(ipexrun, tmp_path):
