@@ -37,6 +37,7 @@ _TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 0.1}
 class Report:
     def __init__(self):
         self.optimized = []   # class names of the models that got a copy
+        self.graphs = []      # those whose copy is a traced graph
         self.eager = []       # (class name, why it runs eagerly)
         self.calls = 0        # calls answered by optimized copies
         self.rebuilds = 0
@@ -327,6 +328,8 @@ class CodelessHook:
                 warnings.warn(f"auto_ipex: {name} runs as it is: {reason}")
             elif first:
                 self.report.optimized.append(name)
+                if entry.graph:
+                    self.report.graphs.append(name)
         # A call that changed the model (lazy initialisation, a forward that keeps state)
         # leaves no copy, and the next call builds again.
         entry.state = None if changed_itself else before
