@@ -25,7 +25,9 @@ import weakref
 import torch
 from torch import nn
 
+from ... import frontend
 from . import fingerprint
+from . import memory
 from . import trace_check
 
 MAX_REBUILDS = 2
@@ -167,6 +169,13 @@ class CodelessHook:
         self._lock = threading.RLock()
         self.data_log = fingerprint.DataAccessLog()
         self._original_call = None
+
+    def copy_of(self, model):
+        """The optimized copy now answering for `model`, or None (for tests and debugging)."""
+        with self._lock:
+            entry = self._entries.get(id(model))
+            ref = self._refs.get(id(model))
+            return entry.copy if entry is not None and ref is not None and ref() is model else None
 
     # --- installing -------------------------------------------------------------------
     def install(self):
@@ -356,10 +365,14 @@ class CodelessHook:
             try:
                 with self.nested(), warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    with _tensors_kept(module):
+                    # The copy shares the weights it does not replace: any change of the
+                    # model's tensors rebuilds it anyway.
+                    with _tensors_kept(module), frontend.sharing_weights():
                         copy = self._optimize(module, dtype=self.dtype, inplace=False, **extra)
                     is_graph = graph and any(isinstance(m, torch.jit.ScriptModule) for m in copy.modules())
-                    with torch.no_grad(), torch.cpu.amp.autocast(enabled=self.dtype == torch.bfloat16):
+                    # The copy's first call packs its layers (see memory.py).
+                    with torch.no_grad(), torch.cpu.amp.autocast(enabled=self.dtype == torch.bfloat16), \
+                            memory.released_per_layer(copy):
                         got = copy(*inputs) if is_graph else copy(*args, **kwargs)
             except Exception as e:  # the program must run even where optimisation cannot
                 errors.append(f"{type(e).__name__}: {e}".splitlines()[0])
