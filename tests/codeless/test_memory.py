@@ -141,3 +141,43 @@ def test_release_goes_to_the_allocator_in_use(tmp_path):
         r = run([TORCH_PYTHON, str(script)], env=dict(environment(), LD_PRELOAD=tcmalloc[0]))
         assert r.returncode == 0 and r.stdout.split() == ["MallocExtension_ReleaseFreeMemory"], \
             r.stdout + r.stderr
+
+
+GRAPH_ONCE = textwrap.dedent("""
+    import torch
+    from torch import nn
+    import ipex.cpu.auto_ipex as auto_ipex
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3), nn.BatchNorm2d(6), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(6 * 6 * 6, 4)).eval()
+    x = torch.randn(2, 3, 8, 8)
+    hook = auto_ipex.install("float32", graph_mode=True)
+
+    def is_graph(copy):
+        return any(isinstance(m, torch.jit.ScriptModule) for m in copy.modules())
+
+    with torch.no_grad():
+        model(x)
+        assert is_graph(hook.copy_of(model)), hook.report.eager
+        for step in range(2):
+            model[0].weight.mul_(0.5)
+            got = model(x)
+            with hook.nested():
+                want = model(x)
+            assert (got - want).abs().max() <= 1e-4 * want.abs().max()
+            copy = hook.copy_of(model)
+            assert copy is not None and not is_graph(copy), step
+    assert hook.report.rebuilds == 2 and hook.report.graphs == ["Sequential"], vars(hook.report)
+    print("ok")
+""")
+
+
+def test_graph_mode_makes_one_graph_per_model_and_rebuilds_eagerly(tmp_path):
+    """A dropped frozen graph is never freed (torch keeps its constants), so a model whose
+    weights change gets eager copies from then on rather than a new graph each time."""
+    script = tmp_path / "graph_once.py"
+    script.write_text(GRAPH_ONCE)
+    r = run([TORCH_PYTHON, str(script)], env=environment())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["ok"], r.stdout

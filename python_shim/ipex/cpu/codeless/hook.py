@@ -51,6 +51,7 @@ class _Entry:
     def __init__(self):
         self.copy = None        # the optimized model, or None: run the original
         self.graph = False      # copy is a traced graph: inputs need an accepted path
+        self.graphs_made = 0    # frozen graphs are never freed (see _make_copy): at most one
         self.path = None        # TracedPath of the first call (graph copies)
         self.accepted = set()   # input signatures whose trace took that path
         self.rejected = set()
@@ -352,7 +353,11 @@ class CodelessHook:
         """Sets entry.copy (a graph where the trace is proven, else eager); the reason it
         could not, else None."""
         path, inputs = None, None
-        if self.graph_mode and _structure(out) is not None:
+        # A frozen TorchScript graph keeps its constants (the folded weights) and ipex's
+        # packed ones in torch's global compilation unit after it is dropped (pytorch#96726;
+        # torch.jit.freeze alone shows it). So a model gets at most one graph: once its
+        # weights change, its copies are eager ones, whose memory is freed on each rebuild.
+        if self.graph_mode and entry.graphs_made == 0 and _structure(out) is not None:
             try:
                 inputs = trace_check.positional_inputs(module, args, kwargs)
                 with self.nested():
@@ -384,6 +389,7 @@ class CodelessHook:
                 continue
             entry.copy, entry.graph = copy, is_graph
             if is_graph:
+                entry.graphs_made += 1
                 entry.path = path
                 entry.accepted.add(trace_check.signature((args, kwargs)))
             return None
