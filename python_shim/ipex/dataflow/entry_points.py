@@ -54,74 +54,148 @@ def other_entry_points(module):
     """{method name: {attribute chain: "call" or "inside"} or EVERYTHING} for the public
     methods of module's class besides forward (nn.Module's and torch.nn's own classes'
     methods excluded) that may reach a submodule other than through forward."""
-    methods = {}
-    for cls in reversed(type(module).__mro__):
-        if not cls.__module__.startswith("torch.") and cls is not object:
-            methods.update({k: getattr(v, "__func__", v) for k, v in vars(cls).items() if k not in _MODULE_METHODS})
-    memo = {}
-
-    def reach(name):
-        if name not in memo:
-            memo[name] = {}  # a recursion through itself adds nothing
-            code = getattr(methods[name], "__code__", None)
-            memo[name] = EVERYTHING if code is None else _code_reach(code, module, methods, reach)
-        return memo[name]
-
+    methods = _methods(type(module))
     found = {}
-    for name, fn in methods.items():
-        if not name.startswith("_") and callable(fn):
-            reached = reach(name)
+    for name in methods:
+        if not name.startswith("_"):
+            reached = _method_reach(module, name, methods)
             if reached is EVERYTHING or reached:
                 found[name] = reached
     return found
 
 
-def _code_reach(code, module, methods, reach):
-    if "super" in code.co_names or not code.co_argcount:
-        return EVERYTHING if "super" in code.co_names else {}
-    me = code.co_varnames[0]
-    if me in code.co_cellvars:
-        return EVERYTHING  # captured by a nested function
+def _methods(cls):
+    """{name: function or other callable} of the class, torch's own classes left out;
+    static and class methods map to None (no `self`)."""
+    methods = {}
+    for c in reversed(cls.__mro__):
+        if not c.__module__.startswith("torch.") and c is not object:
+            for k, v in vars(c).items():
+                if k not in _MODULE_METHODS and callable(getattr(v, "__func__", v)):
+                    methods[k] = None if isinstance(v, (staticmethod, classmethod)) else v
+    return methods
+
+
+def _method_reach(module, name, methods, memo=None):
+    memo = {} if memo is None else memo
+    key = (id(module), name)
+    if key not in memo:
+        memo[key] = {}  # a recursion through itself adds nothing
+        fn = methods[name]
+        code = None if fn is None else getattr(fn, "__code__", None)
+        if fn is None:
+            memo[key] = {}
+        elif code is None:
+            memo[key] = EVERYTHING
+        else:
+            memo[key] = _code_reach(code, module, methods, lambda n: _method_reach(module, n, methods, memo),
+                                    lambda sub, n: _method_reach(sub, n, _methods(type(sub)), memo))
+    return memo[key]
+
+
+def _code_reach(code, module, methods, reach, reach_in, me=None):
+    """What a method's code (or a function nested in it, where `self` is a free variable
+    named `me`) may reach through `self`."""
+    if "super" in code.co_names:
+        return EVERYTHING
+    if me is None:
+        if not code.co_argcount:
+            return {}  # a static method: no `self`
+        me = code.co_varnames[0]
+    loads = {"LOAD_FAST", "LOAD_DEREF"}
     reached = {}
     instructions = list(dis.get_instructions(code))
     for i, inst in enumerate(instructions):
-        if inst.opname != "LOAD_FAST" or inst.argval != me:
+        if inst.opname not in loads or inst.argval != me:
             continue
         chain, j = [], i + 1
         while j < len(instructions) and instructions[j].opname in _CHAIN_OPS:
             chain.append(instructions[j].argval)
             j += 1
         called = _is_call(instructions, i, j)
+        after = instructions[j] if j < len(instructions) else None
+        if not chain and after is not None and after.opname in ("STORE_ATTR", "DELETE_ATTR"):
+            if after.argval in module._modules:
+                return EVERYTHING  # replaces a submodule
+            continue  # sets a plain attribute or parameter
+        if chain and _compared_with_none(instructions, j):
+            continue  # `self.head is None`: nothing is called
         if not chain:
             if called:
                 continue  # self(...): through forward
             return EVERYTHING  # self given away
         if chain[0] in _GENERIC:
             return EVERYTHING
-        if chain[0] in methods and callable(methods[chain[0]]):
+        if chain[0] in methods:
             more = reach(chain[0])
-            if more is EVERYTHING:
+        elif chain[0] in module._modules:
+            more = _chain_reach(module, chain, called, reach_in)
+        elif _holds_modules(module.__dict__.get(chain[0])):
+            return EVERYTHING  # modules kept outside the registry
+        else:
+            continue
+        if _merge(reached, more) is EVERYTHING:
+            return EVERYTHING
+    for nested in code.co_consts:
+        if isinstance(nested, types.CodeType) and me in nested.co_freevars:
+            if _merge(reached, _code_reach(nested, module, methods, reach, reach_in, me)) is EVERYTHING:
                 return EVERYTHING
-            for key, how in more.items():
-                if reached.get(key) != "inside":
-                    reached[key] = how
-            continue
-        if chain[0] not in module._modules:
-            if _holds_modules(module.__dict__.get(chain[0])):
-                return EVERYTHING  # modules kept outside the registry
-            continue
-        key = tuple(chain)
-        reached[key] = "call" if called and reached.get(key) != "inside" else "inside"
     return reached
 
 
-def _is_call(instructions, first, end):
-    """Whether the value loaded by instructions[first:end] is what the code then calls."""
-    last = instructions[end - 1]
-    if last.opname == "LOAD_METHOD" or (last.opname == "LOAD_ATTR" and last.argrepr.startswith("NULL|self")):
+def _chain_reach(module, chain, called, reach_in):
+    """What `self.a.b...` reaches: the submodule it leads to as a whole when called, the
+    submodule's own method's reach when a method of its class is called, else everything
+    inside the submodule."""
+    target, i = module, 0
+    while i < len(chain) and isinstance(target._modules.get(chain[i]), nn.Module):
+        target, i = target._modules[chain[i]], i + 1
+    path = tuple(chain[:i])
+    if i == len(chain):
+        return {path: "call" if called else "inside"}
+    if called and i == len(chain) - 1 and chain[i] in _methods(type(target)):
+        inner = reach_in(target, chain[i])
+        if inner is EVERYTHING:
+            return {path: "inside"}
+        return {path + key: how for key, how in inner.items()}
+    return {path: "inside"}
+
+
+def _merge(reached, more):
+    if more is EVERYTHING:
+        return EVERYTHING
+    for key, how in more.items():
+        if reached.get(key) != "inside":
+            reached[key] = how
+    return reached
+
+
+def _compared_with_none(instructions, end):
+    following = instructions[end:end + 2]
+    if following and ("IF_NONE" in following[0].opname or "IF_NOT_NONE" in following[0].opname):
         return True
-    before = instructions[first - 1] if first else None
-    return before is not None and before.opname == "PUSH_NULL"
+    return (len(following) == 2 and following[0].opname == "LOAD_CONST" and following[0].argval is None
+            and following[1].opname == "IS_OP")
+
+
+_SIMPLE_LOADS = {"LOAD_FAST", "LOAD_CONST", "LOAD_DEREF", "LOAD_GLOBAL", "LOAD_NAME", "KW_NAMES"}
+
+
+def _is_call(instructions, first, end):
+    """Whether the value loaded by instructions[first:end] (self, or self.a.b) is what the
+    code then calls: `self.a.b(...)` compiles to a method load; `self(...)` to PUSH_NULL,
+    self, simple argument loads, the call."""
+    if end > first + 1:
+        last = instructions[end - 1]
+        return last.opname == "LOAD_METHOD" or (last.opname == "LOAD_ATTR" and last.argrepr.startswith("NULL|self"))
+    if not first or instructions[first - 1].opname != "PUSH_NULL":
+        return False
+    for inst in instructions[end:]:
+        if inst.opname in ("PRECALL", "CALL"):
+            return True
+        if inst.opname not in _SIMPLE_LOADS:
+            return False
+    return False
 
 
 def _holds_modules(value, depth=0):

@@ -32,6 +32,7 @@ class DataFlow:
                     self._read.add(id(region.root.get_submodule(owner)))
         self._covered = _covered(model, inlined)
         self._exposed = exposed_modules(model)
+        self._model_class = type(model).__name__  # its other methods are the user's API: named in a warning
         self._keep = []
 
     def adopt(self, old, new):
@@ -67,7 +68,7 @@ class DataFlow:
             names = ", ".join(self.untraced[:6]) + (", ..." if len(self.untraced) > 6 else "")
             warnings.warn(f"ipex.optimize: torch.fx could not trace the forward of {names}; layers called from "
                           "there directly are left as they are (their data flow is unknown)", stacklevel=3)
-        methods = sorted(set(self._exposed.values()))
+        methods = sorted({why for why in self._exposed.values() if why.startswith(self._model_class + ".")})
         if methods:
             names = ", ".join(methods[:6]) + (", ..." if len(methods) > 6 else "")
             warnings.warn(f"ipex.optimize: the layers that {names} may call other than through forward are left as "
