@@ -6,6 +6,7 @@
 #include <linux/limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
@@ -18,11 +19,13 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "distributed_plan.h"
+#include "slurm_nodes.h"
 #include "supervisor.h"
 
 extern char** environ;
@@ -111,6 +114,66 @@ pid_t spawn_quiet(const std::vector<std::string>& argv) {
         return -1;
     }
     return pid;
+}
+
+// The standard output of a short command (stdin and stderr on /dev/null), or nullopt when it
+// cannot start, fails, or takes longer than `timeout` (then it is killed).
+std::optional<std::string> command_output(const std::vector<std::string>& argv,
+                                          std::chrono::milliseconds timeout) {
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) return std::nullopt;
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    pid_t pid = -1;
+    const int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    close(out[1]);
+    if (rc != 0) {
+        close(out[0]);
+        return std::nullopt;
+    }
+    std::string text;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    bool timed_out = false;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd p{out[0], POLLIN, 0};
+        if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) == 0) {
+            timed_out = true;
+            break;
+        }
+        char buffer[4096];
+        const ssize_t n = read(out[0], buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        text.append(buffer, static_cast<std::size_t>(n));
+    }
+    close(out[0]);
+    if (timed_out) kill(-pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+    return text;
+}
+
+// The address slurm.conf gives a node (NodeAddr; scontrol reports the name when none is set).
+std::optional<std::string> ask_slurm_node_address(const std::string& node) {
+    const auto output =
+        command_output({"scontrol", "show", "node", "-o", node}, std::chrono::seconds(10));
+    return output ? slurm_node_address(*output) : std::nullopt;
 }
 
 // Every other host must resolve and answer `AGENT HOST true`, all probed at once.
@@ -225,6 +288,7 @@ int run_distributed(const LaunchOptions& options, const affinity::Topology& topo
         inputs.self = self_path();
         inputs.as_root = geteuid() == 0;
         inputs.is_local_address = is_local_address;
+        inputs.slurm_node_address = ask_slurm_node_address;
         plan = plan_distributed(options, topology, env, probes, inputs);
         if (options.dry_run) {
             std::cout << distributed_plan_json(plan, options, topology, env, probes, this_install())

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "plan_json.h"
+#include "slurm_nodes.h"
 
 namespace ipex::launcher {
 namespace {
@@ -49,6 +50,19 @@ int master_port(const LaunchOptions& o, const allocator::Environment& env) {
     if (*end != '\0' || port < 1 || port > 65535)
         throw DistributedError("$MASTER_PORT is '" + text + "', not a port number", 2);
     return static_cast<int>(port);
+}
+
+// Under Slurm rank 0 runs on the first node of the step, which srun takes from the start of
+// the allocation: its address as Slurm knows it (the name when scontrol cannot say). Outside
+// an allocation srun chooses the nodes only when it starts: "" (each rank reads its step).
+std::string slurm_master(const allocator::Environment& env, const DistributedInputs& inputs) {
+    std::string list = lookup(env, "SLURM_JOB_NODELIST");
+    if (list.empty()) list = lookup(env, "SLURM_NODELIST");
+    const auto first = first_slurm_host(list);
+    if (!first) return "";
+    if (inputs.slurm_node_address)
+        if (auto address = inputs.slurm_node_address(*first)) return *address;
+    return *first;
 }
 
 }  // namespace
@@ -101,11 +115,12 @@ DistributedPlan plan_distributed(const LaunchOptions& o, const affinity::Topolog
     job.first_host_local =
         !job.hosts.empty() && inputs.is_local_address && inputs.is_local_address(job.hosts[0]);
 
-    // The master is where rank 0 runs: the first host of the hostfile, unless told otherwise.
+    // The master is where rank 0 runs: the first host of the hostfile or of the Slurm
+    // allocation, unless told otherwise.
     plan.master_addr = !d.master_addr.empty()                ? d.master_addr
                        : !lookup(env, "MASTER_ADDR").empty() ? lookup(env, "MASTER_ADDR")
                        : !job.hosts.empty()                  ? job.hosts[0]
-                       : slurm && d.nnodes > 1               ? ""
+                       : slurm && d.nnodes > 1               ? slurm_master(env, inputs)
                                                              : "127.0.0.1";
     plan.master_port = master_port(o, env);
     plan.master_is_local = !plan.master_addr.empty() && inputs.is_local_address &&

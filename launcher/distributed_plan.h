@@ -20,12 +20,14 @@ struct DistributedInputs {
     std::string self;                         // absolute path of this ipexrun
     bool as_root = false;
     std::function<bool(const std::string&)> is_local_address;  // host names this machine
+    // Slurm's address of a node of the allocation (scontrol's NodeAddr); nullopt if unknown.
+    std::function<std::optional<std::string>(const std::string&)> slurm_node_address;
 };
 
 struct DistributedPlan {
     MpiJob job;
     std::vector<std::string> argv;  // mpi_command(job)
-    std::string master_addr;        // "" under Slurm when not given: srun's launch node
+    std::string master_addr;        // "" under Slurm outside an allocation: each rank finds it
     int master_port = 29500;
     bool master_is_local = false;  // the port can be checked here
     std::vector<std::string> warnings;

@@ -11,6 +11,7 @@
 #include "ipex/affinity/rank_share.h"
 #include "ipex/affinity/user_text.h"
 #include "path_search.h"
+#include "slurm_nodes.h"
 
 #ifndef IPEX_BUILD_PYTHON
 #define IPEX_BUILD_PYTHON "/usr/bin/python3"
@@ -163,6 +164,15 @@ void keep_openmp_off(allocator::Environment& env, const std::vector<int>& omp_cp
     if (env.count("KMP_AFFINITY"))
         env["KMP_AFFINITY"] =
             "granularity=fine,proclist=[" + affinity::format_id_list(omp_cpus) + "],explicit";
+}
+
+// Without a master from the launching ipexrun (srun outside an allocation): rank 0 runs on
+// the step's first node, under the name Slurm gives it; else where srun was started.
+std::string step_master(const allocator::Environment& env) {
+    for (const char* list : {"SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST"})
+        if (const auto first = first_slurm_host(lookup(env, list))) return *first;
+    const std::string launch_node = lookup(env, "SLURM_LAUNCH_NODE_IPADDR");
+    return launch_node.empty() ? "127.0.0.1" : launch_node;
 }
 
 // How the instances' CPUs are chosen: the planner on its own, or one rank's share.
@@ -333,11 +343,8 @@ LaunchPlan build(const LaunchOptions& o, const affinity::Topology& topology,
         inst.omp_num_threads = threads.empty() ? static_cast<int>(splits[i].omp_cpus.size())
                                                : std::atoi(threads.c_str());
         if (context.distributed) {
-            // Under Slurm without a known master, rank 0 runs where srun was started.
-            const std::string launch_node = lookup(env, "SLURM_LAUNCH_NODE_IPADDR");
-            const std::string master = !o.dist.master_addr.empty() ? o.dist.master_addr
-                                       : !launch_node.empty()      ? launch_node
-                                                                   : "127.0.0.1";
+            const std::string master =
+                !o.dist.master_addr.empty() ? o.dist.master_addr : step_master(env);
             const int port = o.dist.master_port > 0 ? o.dist.master_port : 29500;
             for (auto& [name, value] : torchrun_environment(*rank, master, port))
                 inst.env[name] = value;

@@ -45,6 +45,40 @@ void derive_nodes(RankInfo& r) {
     r.nnodes = (r.world_size + r.local_world_size - 1) / r.local_world_size;
 }
 
+// The rank variables of the MPI launchers, in the order they are tried (before Slurm's:
+// hydra run from inside an allocation still sees Slurm's variables of its proxy).
+struct MpiVariables {
+    const char* source;
+    const char* rank;
+    const char* size;
+    const char* local_rank;
+    const char* local_size;
+};
+constexpr MpiVariables kMpiVariables[] = {
+    {"Open MPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
+     "OMPI_COMM_WORLD_LOCAL_SIZE"},
+    {"MPICH hydra", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS"},
+};
+
+// One MPI launcher's variables; without `global`, only where the process sits on its node
+// (the global rank and size are then the local ones).
+RankInfo mpi_rank(const allocator::Environment& env, const MpiVariables& mpi, bool global) {
+    RankInfo r;
+    r.source = mpi.source;
+    if (global) {
+        r.rank = number(env, mpi.rank, 0);
+        r.world_size = number(env, mpi.size, 1);
+    }
+    r.local_rank = number(env, mpi.local_rank, 0);
+    r.local_world_size = number(env, mpi.local_size, 1);
+    if (!global) {
+        r.rank = r.local_rank;
+        r.world_size = r.local_world_size;
+    }
+    check(r);
+    return r;
+}
+
 // A batch script (sbatch) sees SLURM_LOCALID and the job's task counts too, but it is one
 // process, not a task of a step: only srun's tasks (or a caller imitating one, without a job
 // id) count.
@@ -120,29 +154,12 @@ std::optional<int> tasks_on_node(const std::string& text, int node) {
 }
 
 std::optional<RankInfo> rank_from_launcher(const allocator::Environment& env) {
-    if (has_all(env, {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
-                      "OMPI_COMM_WORLD_LOCAL_SIZE"})) {
-        RankInfo r;
-        r.source = "Open MPI";
-        r.rank = number(env, "OMPI_COMM_WORLD_RANK", 0);
-        r.world_size = number(env, "OMPI_COMM_WORLD_SIZE", 1);
-        r.local_rank = number(env, "OMPI_COMM_WORLD_LOCAL_RANK", 0);
-        r.local_world_size = number(env, "OMPI_COMM_WORLD_LOCAL_SIZE", 1);
-        check(r);
-        derive_nodes(r);
-        return r;
-    }
-    if (has_all(env, {"PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS"})) {
-        RankInfo r;
-        r.source = "MPICH hydra";
-        r.rank = number(env, "PMI_RANK", 0);
-        r.world_size = number(env, "PMI_SIZE", 1);
-        r.local_rank = number(env, "MPI_LOCALRANKID", 0);
-        r.local_world_size = number(env, "MPI_LOCALNRANKS", 1);
-        check(r);
-        derive_nodes(r);
-        return r;
-    }
+    for (const MpiVariables& mpi : kMpiVariables)
+        if (has_all(env, {mpi.rank, mpi.size, mpi.local_rank, mpi.local_size})) {
+            RankInfo r = mpi_rank(env, mpi, true);
+            derive_nodes(r);
+            return r;
+        }
     return slurm_rank(env);
 }
 
@@ -160,18 +177,8 @@ std::optional<RankInfo> local_rank_from_env(const allocator::Environment& env) {
     }
     if (auto full = rank_from_launcher(env)) return full;
     // Only the local variables: enough to share the node.
-    const std::pair<const char*, const char*> local_pairs[] = {
-        {"OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"},
-        {"MPI_LOCALRANKID", "MPI_LOCALNRANKS"}};
-    for (const auto& [rank_var, size_var] : local_pairs)
-        if (has_all(env, {rank_var, size_var})) {
-            RankInfo r;
-            r.source = rank_var[0] == 'O' ? "Open MPI" : "MPICH hydra";
-            r.local_rank = r.rank = number(env, rank_var, 0);
-            r.local_world_size = r.world_size = number(env, size_var, 1);
-            check(r);
-            return r;
-        }
+    for (const MpiVariables& mpi : kMpiVariables)
+        if (has_all(env, {mpi.local_rank, mpi.local_size})) return mpi_rank(env, mpi, false);
     return slurm_local(env);
 }
 

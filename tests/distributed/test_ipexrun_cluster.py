@@ -208,6 +208,24 @@ def test_too_few_slurm_tasks_is_refused_before_start(ipexrun, cluster, slurm):
     assert cluster.wait_quiet() == {}
 
 
+def test_slurm_master_is_the_allocations_first_node(ipexrun, cluster, slurm):
+    """salloc on the second node: srun still starts rank 0 on the allocation's first node,
+    so MASTER_ADDR must be that node's address, not the one ipexrun runs on."""
+    env = launch_environment(cluster, slurm)
+    result = launch(slurm.command([
+        "salloc", "-N2", "-n4", "--ntasks-per-node=2", ipexrun, "--nnodes", "2",
+        "--nprocs-per-node", "2", "--mpi", "slurm", ACTIONS, "report"], node=1), env=env,
+        timeout=60)
+    assert result.returncode == 0, result.describe()
+    reports = {int(r["env"]["RANK"]): r for r in rank_reports(result.stdout)}
+    assert sorted(reports) == [0, 1, 2, 3], result.describe()
+    first = cluster.nodes[0]
+    assert reports[0]["host"] == first.name, result.describe()
+    assert {r["env"]["MASTER_ADDR"] for r in reports.values()} == {first.address}, \
+        result.describe()
+    assert cluster.wait_quiet() == {}
+
+
 def rank_reports(output):
     """The `RANK {json}` lines of rank_actions.py report, in output order."""
     return [json.loads(line.partition("RANK ")[2]) for line in output.splitlines()

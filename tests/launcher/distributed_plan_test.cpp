@@ -1,8 +1,10 @@
 #include "distributed_plan.h"
+#include "slurm_nodes.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <set>
 
 using namespace ipex;
@@ -149,7 +151,7 @@ TEST(DistributedPlan, SlurmChecksTheAllocation) {
         {"SLURM_JOB_ID", "42"}, {"SLURM_NTASKS", "4"}, {"SLURM_JOB_NUM_NODES", "2"}};
     const auto p = plan(o, job, inputs({}));
     EXPECT_EQ(p.job.mpi.kind, MpiKind::kSlurm);
-    EXPECT_EQ(p.master_addr, "");  // each rank takes srun's launch node
+    EXPECT_EQ(p.master_addr, "");  // no node list: each rank reads its step's
     EXPECT_EQ(p.argv[0], "/usr/bin/srun");
     auto small = job;
     small["SLURM_NTASKS"] = "3";
@@ -163,6 +165,61 @@ TEST(DistributedPlan, SlurmChecksTheAllocation) {
     small = job;
     small["SLURM_JOB_NUM_NODES"] = "1";
     EXPECT_EQ(code_of([&] { plan(o, small, inputs({})); }), 1);
+}
+
+TEST(DistributedPlan, UnderSlurmTheMasterIsTheAllocationsFirstNode) {
+    LaunchOptions o = two_nodes();
+    o.dist.hostfile.clear();
+    // ipexrun runs on the second node (salloc there): its launch address is not the master.
+    const allocator::Environment job = {{"SLURM_JOB_ID", "42"},
+                                        {"SLURM_NTASKS", "4"},
+                                        {"SLURM_JOB_NUM_NODES", "2"},
+                                        {"SLURM_JOB_NODELIST", "node[07-08]"},
+                                        {"SLURM_LAUNCH_NODE_IPADDR", "10.9.0.8"}};
+    DistributedInputs in = inputs({});
+    std::vector<std::string> asked;
+    in.slurm_node_address = [&asked](const std::string& node) -> std::optional<std::string> {
+        asked.push_back(node);
+        return node == "node07" ? std::optional<std::string>("10.9.0.7") : std::nullopt;
+    };
+    auto p = plan(o, job, in);
+    EXPECT_EQ(p.master_addr, "10.9.0.7");
+    EXPECT_EQ(asked, std::vector<std::string>{"node07"});
+    const auto& argv = p.job.rank_argv;
+    const auto at = std::find(argv.begin(), argv.end(), "--master-addr");
+    ASSERT_NE(at, argv.end());
+    EXPECT_EQ(*(at + 1), "10.9.0.7");
+    // scontrol silent: the node's name, which the cluster resolves.
+    in.slurm_node_address = [](const std::string&) { return std::nullopt; };
+    EXPECT_EQ(plan(o, job, in).master_addr, "node07");
+    // An explicit master still wins, and the old variable name works.
+    auto env = job;
+    env.erase("SLURM_JOB_NODELIST");
+    env["SLURM_NODELIST"] = "a1,b2";
+    EXPECT_EQ(plan(o, env, in).master_addr, "a1");
+    env["MASTER_ADDR"] = "10.1.1.1";
+    EXPECT_EQ(plan(o, env, in).master_addr, "10.1.1.1");
+}
+
+TEST(SlurmNodes, FirstHostOfACompressedList) {
+    EXPECT_EQ(first_slurm_host("n[1-2]"), "n1");
+    EXPECT_EQ(first_slurm_host("node[01-04,07],gpu3"), "node01");
+    EXPECT_EQ(first_slurm_host("gpu3,node[01-04]"), "gpu3");
+    EXPECT_EQ(first_slurm_host("rack[2,5]-n[003-9]"), "rack2-n003");
+    EXPECT_EQ(first_slurm_host("n1[0-1]"), "n10");
+    EXPECT_EQ(first_slurm_host("solo"), "solo");
+    for (const char* bad : {"", ",n1", "n[", "n[]", "n[a-b]", "n]1", "[1-2]x[", "n[1x2]"})
+        EXPECT_FALSE(first_slurm_host(bad)) << bad;
+}
+
+TEST(SlurmNodes, AddressFromScontrol) {
+    EXPECT_EQ(slurm_node_address("NodeName=n1 Arch=x86_64 CoresPerSocket=1 NodeAddr=10.2.0.1 "
+                                 "NodeHostName=n1 Version=22.05.8\n"),
+              "10.2.0.1");
+    EXPECT_EQ(slurm_node_address("NodeName=n1\n   NodeAddr=n1 NodeHostName=n1\n"), "n1");
+    EXPECT_FALSE(slurm_node_address("Node n9 not found\n"));
+    EXPECT_FALSE(slurm_node_address("NodeName=n1 NodeAddr= NodeHostName=n1"));
+    EXPECT_FALSE(slurm_node_address("NodeName=n1 OldNodeAddr=1.2.3.4"));
 }
 
 TEST(DistributedPlan, DryRunShowsEveryRanksShareAndContract) {

@@ -197,6 +197,26 @@ TEST(PlanBuilder, RankWrapperGivesOneCclTheFirstCoresOfTheShare) {
     EXPECT_THROW(build(o, kHydraRank3), affinity::PlanError);
 }
 
+TEST(PlanBuilder, ASlurmRankWithoutMasterTakesItsStepsFirstNode) {
+    LaunchOptions o = whole_node_program();
+    o.dist.rank_wrapper = true;
+    allocator::Environment task = {{"SLURM_PROCID", "3"},
+                                   {"SLURM_NTASKS", "4"},
+                                   {"SLURM_LOCALID", "1"},
+                                   {"SLURM_NODEID", "1"},
+                                   {"SLURM_STEP_NUM_NODES", "2"},
+                                   {"SLURM_STEP_TASKS_PER_NODE", "2(x2)"},
+                                   {"SLURM_LAUNCH_NODE_IPADDR", "10.0.0.9"}};
+    const auto master = [&] { return build(o, task).instances[0].env.at("MASTER_ADDR"); };
+    EXPECT_EQ(master(), "10.0.0.9");  // nothing better known: where srun started
+    task["SLURM_JOB_NODELIST"] = "c[4-5]";
+    EXPECT_EQ(master(), "c4");
+    task["SLURM_STEP_NODELIST"] = "c[5-6]";  // the step's own nodes win over the job's
+    EXPECT_EQ(master(), "c5");
+    o.dist.master_addr = "10.0.0.1";  // the launching ipexrun's answer wins
+    EXPECT_EQ(master(), "10.0.0.1");
+}
+
 TEST(PlanBuilder, ARankWrapperOutsideAnyLauncherIsRefused) {
     LaunchOptions o = whole_node_program();
     o.dist.rank_wrapper = true;

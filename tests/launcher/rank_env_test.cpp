@@ -30,6 +30,48 @@ TEST(RankEnv, OpenMpiWinsOverHydraLookalikes) {
     EXPECT_EQ(r->nnodes, 2);
 }
 
+TEST(RankEnv, EachMpiReadsTheSameWayAndNamesItsBadVariable) {
+    struct Names {
+        std::string source, rank, size, local_rank, local_size;
+    };
+    const Names mpis[] = {
+        {"Open MPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
+         "OMPI_COMM_WORLD_LOCAL_SIZE"},
+        {"MPICH hydra", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS"},
+    };
+    for (const Names& n : mpis) {
+        Env env = {{n.rank, "5"}, {n.size, "6"}, {n.local_rank, "1"}, {n.local_size, "2"}};
+        const auto r = rank_from_launcher(env);
+        ASSERT_TRUE(r) << n.source;
+        EXPECT_EQ(r->source, n.source);
+        EXPECT_EQ(r->rank, 5);
+        EXPECT_EQ(r->world_size, 6);
+        EXPECT_EQ(r->local_rank, 1);
+        EXPECT_EQ(r->local_world_size, 2);
+        EXPECT_EQ(r->node_rank, 2);
+        EXPECT_EQ(r->nnodes, 3);
+        for (const std::string& name : {n.rank, n.size, n.local_rank, n.local_size}) {
+            Env bad = env;
+            bad[name] = "-1x";
+            try {
+                rank_from_launcher(bad);
+                ADD_FAILURE() << "no error for a bad $" << name;
+            } catch (const RankEnvError& e) {
+                EXPECT_NE(std::string(e.what()).find("$" + name + " "), std::string::npos)
+                    << e.what();
+            }
+        }
+        // Without the global variables only the node is shared: rank = local rank.
+        env.erase(n.rank);
+        const auto local = local_rank_from_env(env);
+        ASSERT_TRUE(local) << n.source;
+        EXPECT_EQ(local->source, n.source);
+        EXPECT_EQ(local->rank, 1);
+        EXPECT_EQ(local->world_size, 2);
+        EXPECT_FALSE(rank_from_launcher(env)) << n.source;
+    }
+}
+
 TEST(RankEnv, HydraInsideASlurmAllocationIsHydra) {
     // Hydra's proxies are srun tasks, so its ranks inherit SLURM_PROCID of their proxy.
     const auto r = rank_from_launcher({{"PMI_RANK", "2"},
