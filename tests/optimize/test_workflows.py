@@ -216,3 +216,17 @@ def test_empty_batch():
     model = net()
     out = run(optimize(model), torch.randn(0, 3, 8, 8))
     assert out.shape == run(model, torch.randn(0, 3, 8, 8)).shape
+
+
+def test_state_dict_after_the_layers_ran_in_several_layouts():
+    """A layer whose packed weight was asked for in several layouts (input shapes that pick
+    different oneDNN kernels) still gives its weight back."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(64, 3, 3, padding=1), nn.Conv2d(3, 4, 3, padding=3)).eval()
+    opt = optimize(model)
+    for shape in ((1, 64, 16, 16), (2, 64, 5, 7), (1, 64, 1, 1)):
+        x = torch.randn(*shape)
+        assert rel_err(run(opt, x), run(model, x)) <= FP32_TOL
+    state = opt.state_dict()
+    for key, value in model.state_dict().items():
+        assert torch.equal(state[key], value), key

@@ -62,17 +62,18 @@ class DataFlow:
         return (id(module) in self._covered and id(module) not in self._read and self.calls(module) == 1
                 and id(module) not in self._exposed)
 
-    def warn_untraced(self):
-        """One warning naming what could not be traced (and so is not rewritten)."""
+    def warn_left_alone(self):
+        """One warning naming what could not be traced, one naming the methods other than
+        forward that keep layers from being rewritten (on the model's own class only)."""
         if self.untraced:
             names = ", ".join(self.untraced[:6]) + (", ..." if len(self.untraced) > 6 else "")
             warnings.warn(f"ipex.optimize: torch.fx could not trace the forward of {names}; layers called from "
-                          "there directly are left as they are (their data flow is unknown)", stacklevel=3)
+                          "there directly are left as they are (their data flow is unknown)", stacklevel=5)
         methods = sorted({why for why in self._exposed.values() if why.startswith(self._model_class + ".")})
         if methods:
             names = ", ".join(methods[:6]) + (", ..." if len(methods) > 6 else "")
             warnings.warn(f"ipex.optimize: the layers that {names} may call other than through forward are left as "
-                          "they are (rewriting them could change what those methods compute)", stacklevel=3)
+                          "they are (rewriting them could change what those methods compute)", stacklevel=5)
 
 
 def _covered(model, inlined):

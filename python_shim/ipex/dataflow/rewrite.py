@@ -36,7 +36,8 @@ class RewrittenForward:
     _ipex_graph = None
 
     def __reduce_ex__(self, protocol):
-        return _with_graph, (self._ipex_original_class, self._ipex_graph), self.__dict__
+        state = self.__getstate__() if hasattr(type(self), "__getstate__") else self.__dict__
+        return _with_graph, (self._ipex_original_class, self._ipex_graph), state
 
 
 def _subclass(original_class, graph):
