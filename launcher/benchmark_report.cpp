@@ -80,7 +80,7 @@ GroupStats total_stats(const std::vector<InstanceResult>& results) {
     return group_of("total", results, all);
 }
 
-std::string report_table(const std::vector<InstanceResult>& results) {
+std::string report_table(const std::vector<InstanceResult>& results, const std::string& unit) {
     std::vector<Row> rows;
     for (const auto& r : results)
         rows.push_back({std::to_string(r.index), r.node, state_of(r), instance_stats(r)});
@@ -88,9 +88,9 @@ std::string report_table(const std::vector<InstanceResult>& results) {
     for (const auto& n : nodes) rows.push_back({"node", n.name, "", n.stats});
     rows.push_back({"total", "", "", total_stats(results).stats});
 
-    const std::vector<std::string> head = {"instance", "node",      "status", "batches",
-                                           "samples",  "samples/s", "p50 ms", "p90 ms",
-                                           "p99 ms",   "p99.9 ms",  "max ms"};
+    const std::vector<std::string> head = {unit,      "node",      "status", "batches",
+                                           "samples", "samples/s", "p50 ms", "p90 ms",
+                                           "p99 ms",  "p99.9 ms",  "max ms"};
     std::vector<std::vector<std::string>> cells;
     for (const auto& row : rows) {
         const LatencyStats& s = row.stats;

@@ -25,8 +25,10 @@ struct InstanceResult {
     std::optional<int> exit_code;        // 128 + signal when killed
     std::size_t malformed = 0;           // protocol lines that were dropped
     std::string first_error;
+    std::string connected_from;  // a rank's report connection: the peer's address
+    bool lost = false;           // a rank's stream ended without its wrapper's exit line
 
-    bool crashed() const { return exit_code && *exit_code != 0; }
+    bool crashed() const { return lost || (exit_code && *exit_code != 0); }
     std::vector<double> latencies() const;
     double samples() const;
 };
@@ -44,8 +46,9 @@ struct GroupStats {
 std::vector<GroupStats> node_stats(const std::vector<InstanceResult>& results);
 GroupStats total_stats(const std::vector<InstanceResult>& results);
 
-// "ipexrun: benchmark" and aligned rows: every instance, every node, the total. Latencies in
-// milliseconds; instances that failed or did not report "end" are marked.
-std::string report_table(const std::vector<InstanceResult>& results);
+// "ipexrun: benchmark" and aligned rows: every instance (or rank: `unit`), every node, the
+// total. Latencies in milliseconds; instances that failed or did not report "end" are marked.
+std::string report_table(const std::vector<InstanceResult>& results,
+                         const std::string& unit = "instance");
 
 }  // namespace ipex::launcher

@@ -1,5 +1,7 @@
 #include "benchmark_run.h"
 
+#include "distributed_report.h"
+
 #include <limits.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
@@ -131,15 +133,24 @@ BenchmarkOutcome run_benchmark(const LaunchPlan& plan, const SupervisorOptions& 
     settings.node = host_name();
     settings.listen_fd = run.listen_fd;
     settings.remote_ranks = run.remote_ranks;
+    settings.rank_key = run.rank_key;
     const std::string started = utc_now();
     const auto began = std::chrono::steady_clock::now();
     try {
         ReportCollector collector(plan, settings);
         SupervisorOptions with_reports = supervise;
         with_reports.observer = &collector;
+        if (run.listen_fd >= 0)  // ranks that cannot connect say so on the MPI's stderr
+            with_reports.stderr_observer =
+                [&collector, previous = supervise.stderr_observer](const std::string& line) {
+                    if (previous) previous(line);
+                    if (const auto rank = parse_unreachable_report(line))
+                        collector.rank_unreachable(rank->first, rank->second);
+                };
         collector.start();
         outcome.exit_code = run_plan(plan, with_reports);
         outcome.results = collector.finish();
+        outcome.rejected_connections = collector.rejected_connections();
     } catch (const std::exception& e) {  // sockets or the thread refused
         spdlog::error("{}", e.what());
         outcome.exit_code = 1;
@@ -147,7 +158,9 @@ BenchmarkOutcome run_benchmark(const LaunchPlan& plan, const SupervisorOptions& 
     }
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-    if (run.print_table) std::cout << report_table(outcome.results) << std::flush;
+    if (run.print_table)
+        std::cout << report_table(outcome.results, run.listen_fd >= 0 ? "rank" : "instance")
+                  << std::flush;
     if (run.report_dir.empty()) return outcome;
 
     ReportContext context;
@@ -157,6 +170,7 @@ BenchmarkOutcome run_benchmark(const LaunchPlan& plan, const SupervisorOptions& 
     context.plan = nlohmann::ordered_json::parse(plan_to_json(plan));
     context.machine = machine_summary(*run.topology, settings.node);
     context.options = options_json(run.options->benchmark);
+    context.rejected_connections = outcome.rejected_connections;
     const std::filesystem::path dir(run.report_dir);
     const bool written =
         write_file(dir / "report.json", report_document(context, outcome.results).dump(2) + "\n") &&

@@ -21,6 +21,7 @@ void add_benchmark_environment(LaunchPlan& plan, const BenchmarkOptions& options
 struct BenchmarkOutcome {
     int exit_code = 0;
     std::vector<InstanceResult> results;
+    std::size_t rejected_connections = 0;
 };
 
 struct BenchmarkRun {
@@ -34,6 +35,7 @@ struct BenchmarkRun {
     // Across nodes: the ranks connect here instead (see distributed_report.h).
     int listen_fd = -1;
     std::size_t remote_ranks = 0;
+    std::string rank_key;
 };
 
 // Runs the plan with reporting and writes what was asked for; the exit code is the run's,

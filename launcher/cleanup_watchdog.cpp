@@ -3,14 +3,22 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <new>
+
+#include "orphan_sweep.h"
 
 namespace ipex::launcher {
 
@@ -19,21 +27,28 @@ namespace {
 // Messages are ints: +group = watch it, -group = forget it, 0 = the launcher ended normally.
 constexpr int kDone = 0;
 constexpr std::size_t kStackBytes = 64 * 1024;
-constexpr std::size_t kSpareSlots = 256;   // for groups watched after start()
-constexpr std::size_t kSweepSlots = 4096;  // processes found under the instances at the end
+constexpr std::size_t kSpareSlots = 256;    // for groups watched after start()
+constexpr std::size_t kSweepSlots = 4096;   // processes below one process of the run
+constexpr std::size_t kKilledSlots = 4096;  // processes of the run killed so far
+constexpr long kPauseBetweenPassesNs = 2 * 1000 * 1000;
 
 // What the watchdog owns. It lives in the mapping that also holds the watchdog's stack; the
 // launcher does not touch it while the watchdog runs.
 struct WatchdogState {
     int read_fd;
+    bool has_run_id;
+    TextFinder run_id;  // looked for in every environment
     std::size_t count;
     std::size_t capacity;
+    std::size_t killed_count;
     pid_t* sweep;     // kSweepSlots entries, after the groups
+    pid_t* killed;    // kKilledSlots entries, after those
     pid_t groups[1];  // really `capacity` entries
 };
 
 std::size_t mapping_bytes(std::size_t capacity) {
-    return kStackBytes + sizeof(WatchdogState) + (capacity + kSweepSlots) * sizeof(pid_t);
+    return kStackBytes + sizeof(WatchdogState) +
+           (capacity + kSweepSlots + kKilledSlots) * sizeof(pid_t);
 }
 
 #if defined(__x86_64__)
@@ -42,76 +57,200 @@ std::size_t mapping_bytes(std::size_t capacity) {
 // The watchdog shares the launcher's memory but not its thread: it may not touch errno,
 // malloc or anything else that belongs to the launcher's thread, so it makes system calls
 // directly and sees errors as negative results.
-__attribute__((always_inline, no_sanitize("address", "undefined"))) inline long raw_syscall(
-    long number, long a = 0, long b = 0, long c = 0) {
+__attribute__((always_inline)) IPEX_WATCHDOG_SAFE inline long raw_syscall(long number, long a = 0,
+                                                                          long b = 0, long c = 0,
+                                                                          long d = 0, long e = 0) {
     long result;
+    register long r10 asm("r10") = d;
+    register long r8 asm("r8") = e;
     asm volatile("syscall"
                  : "=a"(result)
-                 : "a"(number), "D"(a), "S"(b), "d"(c)
+                 : "a"(number), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
                  : "rcx", "r11", "memory");
     return result;
 }
 #else
 // Forked: the watchdog has memory of its own, errno included.
-long raw_syscall(long number, long a = 0, long b = 0, long c = 0) {
-    const long result = syscall(number, a, b, c);
+long raw_syscall(long number, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0) {
+    const long result = syscall(number, a, b, c, d, e);
     return result < 0 ? -errno : result;
 }
 #endif
 
-// "/proc/<pid>/task/<pid>/children" into `path`, without libc.
-__attribute__((no_sanitize("address", "undefined"))) void children_path(pid_t pid, char* path) {
+// The decimal digits of `value`, then `suffix`, written at `out`; returns the end.
+IPEX_WATCHDOG_SAFE char* append_number(char* out, unsigned value, const char* suffix) {
     char digits[16];
     int n = 0;
-    for (unsigned v = static_cast<unsigned>(pid); n == 0 || v > 0; v /= 10)
-        digits[n++] = static_cast<char>('0' + v % 10);
-    const char* parts[] = {"/proc/", nullptr, "/task/", nullptr, "/children"};
-    int at = 0;
-    for (const char* part : parts) {
-        if (part == nullptr)
-            for (int k = n - 1; k >= 0; --k) path[at++] = digits[k];
-        else
-            while (*part) path[at++] = *part++;
-    }
-    path[at] = '\0';
+    do digits[n++] = static_cast<char>('0' + value % 10);
+    while ((value /= 10) > 0);
+    while (n > 0) *out++ = digits[--n];
+    while (*suffix) *out++ = *suffix++;
+    *out = '\0';
+    return out;
 }
 
-// Every process below the watched instances, stopped so that none forks meanwhile, then
-// killed: a helper that left the instance's group (setsid) is still an instance's
-// descendant as long as its parent lives. Children of threads other than a process's main
-// thread are not listed by the kernel there and are missed.
-__attribute__((no_sanitize("address", "undefined"))) void kill_descendants(WatchdogState* state) {
-    std::size_t found = 0;
-    for (std::size_t i = 0; i < state->count && found < kSweepSlots; ++i)
-        state->sweep[found++] = state->groups[i];
-    char path[64];
+// A directory entry as getdents64 returns it.
+struct DirectoryEntry {
+    std::uint64_t inode;
+    std::int64_t next;
+    unsigned short length;
+    unsigned char type;
+    char name[1];  // really up to `length`, NUL-terminated
+};
+
+// Signals the process `pidfd` stands for (so a pid the kernel has handed on since is never
+// hit), or the pid on kernels without pidfds (before 5.3).
+IPEX_WATCHDOG_SAFE void signal_process(long pidfd, pid_t pid, int sig) {
+    if (pidfd >= 0)
+        raw_syscall(SYS_pidfd_send_signal, pidfd, sig, 0, 0);
+    else
+        raw_syscall(SYS_kill, pid, sig);
+}
+
+// Counts a process as killed; 1 if no earlier look had killed it, else 0. When the list is
+// full, every process counts as new, which at worst costs passes.
+IPEX_WATCHDOG_SAFE std::size_t note_killed(WatchdogState* state, pid_t pid) {
+    for (std::size_t i = 0; i < state->killed_count; ++i)
+        if (state->killed[i] == pid) return 0;
+    if (state->killed_count < kKilledSlots) state->killed[state->killed_count++] = pid;
+    return 1;
+}
+
+enum class Membership { kOutside, kInside, kUndecided };
+
+// Whether a process belongs to the run: it is the watchdog's own user's and its environment
+// holds the run's id. Undecided while it is in the middle of an exec (its environment reads
+// as empty for that moment). `proc` is the open /proc directory.
+IPEX_WATCHDOG_SAFE Membership membership(WatchdogState* state, long proc, pid_t pid, unsigned uid) {
+    char path[32];
+    append_number(path, static_cast<unsigned>(pid), "");
+    struct statx info;
+    if (raw_syscall(SYS_statx, proc, reinterpret_cast<long>(path), 0, STATX_UID,
+                    reinterpret_cast<long>(&info)) != 0 ||
+        info.stx_uid != uid)
+        return Membership::kOutside;
+    append_number(path, static_cast<unsigned>(pid), "/environ");
+    long fd = raw_syscall(SYS_openat, proc, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Membership::kOutside;
+    state->run_id.reset();
     char text[4096];
-    for (std::size_t next = 0; next < found; ++next) {
-        raw_syscall(SYS_kill, state->sweep[next], SIGSTOP);
-        children_path(state->sweep[next], path);
+    long total = 0;
+    for (;;) {
+        const long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(text), sizeof text);
+        if (n == -EINTR) continue;
+        if (n <= 0 || state->run_id.feed(text, static_cast<std::size_t>(n))) break;
+        total += n;
+    }
+    raw_syscall(SYS_close, fd);
+    if (state->run_id.found()) return Membership::kInside;
+    if (total > 0) return Membership::kOutside;
+    append_number(path, static_cast<unsigned>(pid), "/stat");
+    fd = raw_syscall(SYS_openat, proc, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Membership::kOutside;
+    long n;
+    do n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(text), sizeof text);
+    while (n == -EINTR);
+    raw_syscall(SYS_close, fd);
+    return n > 0 && exec_in_progress(text, static_cast<std::size_t>(n)) ? Membership::kUndecided
+                                                                        : Membership::kOutside;
+}
+
+// Every process below `root` (stopped already), stopped as it is found so that none forks
+// or loses its parent meanwhile, then all killed: a helper that dropped the run's variable
+// is found this way as long as its parent carries it. Children of threads other than a
+// process's main thread are not listed there by the kernel. Returns how many were new.
+IPEX_WATCHDOG_SAFE std::size_t kill_below(WatchdogState* state, long proc, pid_t root) {
+    pid_t* found = state->sweep;
+    std::size_t count = 0;
+    found[count++] = root;
+    char path[64];
+    char text[512];
+    int pids[sizeof text / 2 + 1];
+    for (std::size_t next = 0; next < count; ++next) {
+        const auto parent = static_cast<unsigned>(found[next]);
+        append_number(append_number(path, parent, "/task/"), parent, "/children");
         const long fd =
-            raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
+            raw_syscall(SYS_openat, proc, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
         if (fd < 0) continue;
-        long pid = 0;
+        PidListReader reader;
         for (;;) {
             const long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(text), sizeof text);
-            if (n <= 0) break;
-            for (long k = 0; k < n; ++k) {
-                if (text[k] >= '0' && text[k] <= '9') {
-                    pid = pid * 10 + (text[k] - '0');
-                } else if (pid > 0) {
-                    if (found < kSweepSlots) state->sweep[found++] = static_cast<pid_t>(pid);
-                    pid = 0;
-                }
+            if (n == -EINTR) continue;
+            const std::size_t got =
+                n > 0 ? reader.feed(text, static_cast<std::size_t>(n), pids) : reader.finish(pids);
+            for (std::size_t k = 0; k < got && count < kSweepSlots; ++k) {
+                raw_syscall(SYS_kill, pids[k], SIGSTOP);  // a stopped parent cannot reap it
+                found[count++] = pids[k];
             }
+            if (n <= 0) break;
         }
-        if (pid > 0 && found < kSweepSlots) state->sweep[found++] = static_cast<pid_t>(pid);
         raw_syscall(SYS_close, fd);
     }
-    for (std::size_t i = 0; i < found; ++i) raw_syscall(SYS_kill, state->sweep[i], SIGKILL);
+    std::size_t fresh = 0;
+    for (std::size_t i = 1; i < count; ++i) {
+        raw_syscall(SYS_kill, found[i], SIGKILL);
+        fresh += note_killed(state, found[i]);
+    }
+    return fresh;
 }
 
-__attribute__((no_sanitize("address", "undefined"))) int watchdog_main(void* arg) {
+struct PassResult {
+    std::size_t fresh = 0;      // processes killed that no earlier pass had killed
+    std::size_t undecided = 0;  // processes in the middle of an exec
+};
+
+// One look at every process: each one of the run is stopped, everything below it is killed,
+// then it is killed itself.
+IPEX_WATCHDOG_SAFE PassResult sweep_pass(WatchdogState* state, pid_t self, unsigned uid) {
+    PassResult result;
+    const long proc = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc"),
+                                  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (proc < 0) return result;
+    alignas(8) char entries[4096];
+    for (;;) {
+        const long n =
+            raw_syscall(SYS_getdents64, proc, reinterpret_cast<long>(entries), sizeof entries);
+        if (n <= 0) break;
+        for (long at = 0; at < n;) {
+            const auto* entry = reinterpret_cast<const DirectoryEntry*>(entries + at);
+            at += entry->length;
+            const pid_t pid = pid_from_name(entry->name);
+            if (pid <= 0 || pid == self) continue;
+            // Taken before the environment is read: if the process ends and its pid is
+            // handed on meanwhile, the signals below fail instead of hitting the newcomer.
+            const long pidfd = raw_syscall(SYS_pidfd_open, pid, 0);
+            if (pidfd == -ESRCH) continue;
+            const Membership member = membership(state, proc, pid, uid);
+            if (member == Membership::kInside) {
+                signal_process(pidfd, pid, SIGSTOP);
+                result.fresh += kill_below(state, proc, pid);
+                signal_process(pidfd, pid, SIGKILL);
+                result.fresh += note_killed(state, pid);
+            }
+            if (member == Membership::kUndecided) ++result.undecided;
+            if (pidfd >= 0) raw_syscall(SYS_close, pidfd);
+        }
+    }
+    raw_syscall(SYS_close, proc);
+    return result;
+}
+
+// Kills every process of the run, wherever the kernel has re-parented it: by the time the
+// watchdog runs, the death signal may already have killed the instances and their helpers
+// may belong to init, but they still carry the run's id. Processes started meanwhile (a
+// fork that finished before its parent was killed) show up in the next pass.
+IPEX_WATCHDOG_SAFE void sweep_run(WatchdogState* state) {
+    const auto self = static_cast<pid_t>(raw_syscall(SYS_getpid));
+    const auto uid = static_cast<unsigned>(raw_syscall(SYS_geteuid));
+    const struct timespec pause = {0, kPauseBetweenPassesNs};
+    for (SweepRounds rounds;;) {
+        const PassResult pass = sweep_pass(state, self, uid);
+        if (!rounds.another(pass.fresh, pass.undecided)) break;
+        raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&pause), 0);
+    }
+}
+
+IPEX_WATCHDOG_SAFE int watchdog_main(void* arg) {
     auto* state = static_cast<WatchdogState*>(arg);
     // Every signal stays blocked (the launcher blocked them before clone): a Ctrl-C meant for
     // the launcher, or a kill of its group, must not take the watchdog along, and no launcher
@@ -133,14 +272,38 @@ __attribute__((no_sanitize("address", "undefined"))) int watchdog_main(void* arg
             for (std::size_t i = 0; i < state->count; ++i)
                 if (state->groups[i] == -message) state->groups[i] = state->groups[--state->count];
     }
-    kill_descendants(state);
+    if (state->has_run_id) sweep_run(state);
+    // Whatever is left in the instances' groups: a process there that dropped the variable.
     for (std::size_t i = 0; i < state->count; ++i)
         raw_syscall(SYS_kill, -state->groups[i], SIGKILL);
     raw_syscall(SYS_exit, 0);
     return 0;
 }
 
+// 32 hex digits from the kernel's random source; without one (an early boot), the pid and
+// the time, which no other run has at the same moment.
+std::string make_run_id() {
+    unsigned char bytes[16];
+    if (getrandom(bytes, sizeof bytes, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof bytes)) {
+        const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+        for (std::size_t i = 0; i < sizeof bytes; ++i)
+            bytes[i] = static_cast<unsigned char>(
+                (i < 8 ? static_cast<std::uint64_t>(now) >> (8 * i)
+                       : static_cast<std::uint64_t>(getpid()) >> (8 * (i - 8))) &
+                0xff);
+    }
+    static const char kHex[] = "0123456789abcdef";
+    std::string id;
+    for (unsigned char byte : bytes) {
+        id += kHex[byte >> 4];
+        id += kHex[byte & 15];
+    }
+    return id;
+}
+
 }  // namespace
+
+CleanupWatchdog::CleanupWatchdog() : run_id_(make_run_id()) {}
 
 // The watchdog is a process of its own (so it outlives a SIGKILLed launcher) that shares the
 // launcher's memory (CLONE_VM): no page tables to copy and no copy-on-write faults, which a
@@ -160,9 +323,13 @@ void CleanupWatchdog::start() {
     }
     auto* state = reinterpret_cast<WatchdogState*>(static_cast<char*>(mapping) + kStackBytes);
     state->read_fd = fds[0];
+    state->has_run_id = !run_id_.empty();
+    new (&state->run_id) TextFinder(run_id_.data(), run_id_.size());
     state->count = 0;
     state->capacity = capacity;
+    state->killed_count = 0;
     state->sweep = state->groups + capacity;
+    state->killed = state->sweep + kSweepSlots;
 
     sigset_t all, previous;
     sigfillset(&all);

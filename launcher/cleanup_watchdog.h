@@ -2,14 +2,19 @@
 // killed with SIGKILL just long enough to kill the instances' process groups.
 //
 // The death signal (PR_SET_PDEATHSIG) only reaches an instance's main process; helpers it
-// started (data loader workers, `sh -c 'a & b'`) would be left running. The watchdog learns
-// every instance's process group through a pipe; when the pipe closes without a "done"
-// message, the launcher is gone and the watchdog SIGKILLs those groups.
+// started (data loader workers, `sh -c 'a & b'`) would be left running, and by the time
+// anyone looks, those whose parent has died belong to init. So every instance gets the run's
+// id in IPEXRUN_RUN_ID (inherited by everything it starts), and the watchdog learns every
+// instance's process group through a pipe. When the pipe closes without a "done" message,
+// the launcher is gone: the watchdog kills every process of its user whose environment
+// holds the id (and whatever runs below one of them), pass after pass until none is left,
+// then the instances' groups. See orphan_sweep.h for the pure parts.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 namespace ipex::launcher {
@@ -17,7 +22,7 @@ namespace ipex::launcher {
 class CleanupWatchdog {
   public:
     // Nothing runs until start(): groups watched before are handed over then.
-    CleanupWatchdog() = default;
+    CleanupWatchdog();
     ~CleanupWatchdog();  // same as finish()
     CleanupWatchdog(const CleanupWatchdog&) = delete;
     CleanupWatchdog& operator=(const CleanupWatchdog&) = delete;
@@ -35,9 +40,13 @@ class CleanupWatchdog {
 
     bool active() const { return pid_ > 0; }
 
+    // This run's id (32 hex digits), for the instances' IPEXRUN_RUN_ID.
+    const std::string& run_id() const { return run_id_; }
+
   private:
     void send(int message);
 
+    std::string run_id_;
     pid_t pid_ = -1;
     int write_fd_ = -1;
     void* mapping_ = nullptr;  // the watchdog's stack and state

@@ -1,86 +1,51 @@
 #include "distributed_report.h"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 
 #include "benchmark_run.h"
 #include "ipex/affinity/cpu_list.h"
+#include "mpi_command.h"
+#include "report_link.h"
 #include "run_summary.h"
 
 namespace ipex::launcher {
 namespace {
 
-constexpr int kConnectTimeoutMs = 10000;
-
-// Connects within the timeout; -1 (errno set) when no address of the host answers.
-int connect_to(const std::string& host, const std::string& port) {
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) {
-        errno = EHOSTUNREACH;
-        return -1;
-    }
-    int fd = -1;
-    for (addrinfo* a = found; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        errno = 0;
-        if (fd < 0) continue;
-        if (connect(fd, a->ai_addr, a->ai_addrlen) != 0 && errno == EINPROGRESS) {
-            pollfd p{fd, POLLOUT, 0};
-            int error = ETIMEDOUT;
-            socklen_t size = sizeof error;
-            if (poll(&p, 1, kConnectTimeoutMs) == 1)
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size);
-            if (error != 0) {
-                close(fd);
-                fd = -1;
-                errno = error;
-            }
-        } else if (errno != 0 && errno != EISCONN) {
-            const int error = errno;
-            close(fd);
-            fd = -1;
-            errno = error;
-        }
-    }
-    freeaddrinfo(found);
-    // The instance gets this socket as it is: blocking, as a program writing with printf
-    // expects (the Python API makes its own writes non-blocking).
-    if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    return fd;
-}
-
-void send_line(int fd, const std::string& line) {
-    std::size_t done = 0;
-    while (done < line.size()) {
-        const ssize_t n = send(fd, line.data() + done, line.size() - done, MSG_NOSIGNAL);
-        if (n > 0) {
-            done += static_cast<std::size_t>(n);
-        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            pollfd p{fd, POLLOUT, 0};
-            if (poll(&p, 1, kConnectTimeoutMs) <= 0) return;
-        } else {
-            return;  // the launcher is gone: nobody to tell
-        }
-    }
-}
+// A rank gives up on the launcher after this long (and runs unreported); the launcher waits
+// at most a few of these for ranks that have not connected.
+constexpr int kConnectTimeoutMs = 5000;
+constexpr int kSendTimeoutMs = 10000;
 
 std::string short_host_name() {
     char name[256] = {};
     gethostname(name, sizeof name - 1);
     std::string host = name;
     return host.substr(0, host.find('.'));
+}
+
+// The hosts of --hostfile, then the master: what the other nodes are. A hostfile that cannot
+// be read is run_distributed's to report.
+std::vector<std::string> peer_hosts(const LaunchOptions& options,
+                                    const allocator::Environment& env) {
+    std::vector<std::string> peers;
+    if (std::ifstream in(options.dist.hostfile); !options.dist.hostfile.empty() && in) {
+        std::stringstream text;
+        text << in.rdbuf();
+        peers = parse_hostfile(text.str());
+    }
+    if (!options.dist.master_addr.empty()) peers.push_back(options.dist.master_addr);
+    if (const auto master = env.find("MASTER_ADDR"); master != env.end() && !master->second.empty())
+        peers.push_back(master->second);
+    return peers;
 }
 
 // Hands the connection to the rank's instance, then reports how the instance ended.
@@ -93,8 +58,10 @@ class RankReportLink : public InstanceObserver {
     int fd_for(std::size_t instance) override { return instance == 0 ? fd_ : -1; }
     void ended(std::size_t instance, int wait_status) override {
         if (instance != 0 || fd_ < 0) return;
-        send_line(fd_, "exit " + std::to_string(exit_code(wait_status)) + " " +
-                           status_text(wait_status) + "\n");
+        send_all(fd_,
+                 "exit " + std::to_string(exit_code(wait_status)) + " " + status_text(wait_status) +
+                     "\n",
+                 kSendTimeoutMs);  // a launcher that is gone has nobody to tell
         close(fd_);
         fd_ = -1;
     }
@@ -103,37 +70,26 @@ class RankReportLink : public InstanceObserver {
     int fd_;
 };
 
+constexpr const char* kUnreachablePhrase = "cannot reach the launching ipexrun at ";
+
 }  // namespace
 
-ReportListener::ReportListener() {
-    fd_ = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_in6 any6{};
-    any6.sin6_family = AF_INET6;
-    any6.sin6_addr = in6addr_any;
-    const int off = 0;
-    if (fd_ >= 0) setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);  // IPv4 too
-    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&any6), sizeof any6) != 0) {
-        if (fd_ >= 0) close(fd_);
-        fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);  // no IPv6 here
-        sockaddr_in any4{};
-        any4.sin_family = AF_INET;
-        any4.sin_addr.s_addr = htonl(INADDR_ANY);
-        if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&any4), sizeof any4) != 0)
-            throw std::runtime_error(std::string("cannot open a port for benchmark reports: ") +
-                                     std::strerror(errno));
-    }
-    if (listen(fd_, 256) != 0)
-        throw std::runtime_error(std::string("cannot listen for benchmark reports: ") +
-                                 std::strerror(errno));
-    sockaddr_storage bound{};
-    socklen_t size = sizeof bound;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&bound), &size);
-    port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(bound).sin6_port
-                                              : reinterpret_cast<sockaddr_in&>(bound).sin_port);
+std::string unreachable_report_message(const std::string& address, const std::string& why) {
+    return kUnreachablePhrase + address + " (" + why +
+           "); this rank runs unreported: its numbers will be missing from the report";
 }
 
-ReportListener::~ReportListener() {
-    if (fd_ >= 0) close(fd_);
+std::optional<std::pair<int, std::string>> parse_unreachable_report(const std::string& line) {
+    const std::string start = "ipexrun [rank ";
+    if (line.rfind(start, 0) != 0 || line.find(kUnreachablePhrase) == std::string::npos)
+        return std::nullopt;
+    const char* digits = line.c_str() + start.size();
+    char* end = nullptr;
+    const long rank = std::strtol(digits, &end, 10);
+    if (end == digits || rank < 0 || rank > 1000000000) return std::nullopt;
+    std::string host;
+    if (*end == ' ') host = std::string(end + 1, std::strcspn(end + 1, "] "));
+    return std::make_pair(static_cast<int>(rank), host);
 }
 
 int run_distributed_benchmark(const LaunchOptions& options, const affinity::Topology& topology,
@@ -145,18 +101,25 @@ int run_distributed_benchmark(const LaunchOptions& options, const affinity::Topo
         spdlog::error("{}", problem);
         return 2;
     }
+    // Listen on the address the other nodes reach this machine at; under Slurm, where the
+    // nodes are not known yet, on every address.
+    const std::string host = address_facing(peer_hosts(options, env));
     std::optional<ReportListener> listener;
     try {
-        listener.emplace();
+        listener.emplace(host);
     } catch (const std::runtime_error& e) {
         spdlog::error("{}", e.what());
         return 1;
     }
-    // No host: each rank connects to its MASTER_ADDR, the machine this launcher runs on.
-    const std::string address = ":" + std::to_string(listener->port());
+    const std::string address = (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
+                                ":" + std::to_string(listener->port());
+    const std::string key = random_key();
     allocator::Environment with_address = env;
     with_address[kReportAddressVariable] = address;
-    setenv(kReportAddressVariable, address.c_str(), 1);  // mpiexec passes it on to the ranks
+    with_address[kReportKeyVariable] = key;
+    // mpiexec and srun pass them on to the ranks (Open MPI by name, from with_address)
+    setenv(kReportAddressVariable, address.c_str(), 1);
+    setenv(kReportKeyVariable, key.c_str(), 1);
     std::vector<std::string> command = {"ipexrun"};
     command.insert(command.end(), options.option_args.begin(), options.option_args.end());
     command.push_back(options.program);
@@ -171,32 +134,41 @@ int run_distributed_benchmark(const LaunchOptions& options, const affinity::Topo
         run.progress = true;
         run.listen_fd = listener->fd();
         run.remote_ranks = static_cast<std::size_t>(ranks);
+        run.rank_key = key;
         return run_benchmark(job, supervise, run).exit_code;
     };
     return run_distributed(options, topology, with_address, runner);
 }
 
 int run_reporting_rank(const LaunchPlan& plan, const SupervisorOptions& supervise,
-                       const std::string& address) {
+                       const std::string& address, const std::string& key) {
+    // The instance gets the connection, not the means to open another one.
+    unsetenv(kReportAddressVariable);
+    unsetenv(kReportKeyVariable);
     const InstanceLaunch* instance = plan.instances.empty() ? nullptr : &plan.instances[0];
+    if (!instance) return run_plan(plan, supervise);
     const auto colon = address.rfind(':');
     std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
     const std::string port = colon == std::string::npos ? address : address.substr(colon + 1);
-    if (host.empty() && instance && instance->env.count("MASTER_ADDR"))
-        host = instance->env.at("MASTER_ADDR");
-    int fd = instance ? connect_to(host, port) : -1;
-    if (fd < 0) {
-        spdlog::warn(
-            "cannot reach the launching ipexrun at {}:{} ({}); this rank's numbers "
-            "will be missing from the report",
-            host, port, std::strerror(errno));
-        return run_plan(plan, supervise);
-    }
+    if (host.size() > 1 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    if (host.empty())  // under Slurm: the node srun (the launching ipexrun) runs on
+        if (const char* launch_node = std::getenv("SLURM_LAUNCH_NODE_IPADDR"); launch_node)
+            host = launch_node;
+    if (host.empty() && instance->env.count("MASTER_ADDR")) host = instance->env.at("MASTER_ADDR");
+    const int fd = connect_within(host, port, kConnectTimeoutMs);
     const auto rank = instance->env.find("RANK");
-    send_line(fd,
-              "hello " + short_host_name() + " " +
-                  (rank != instance->env.end() ? rank->second : std::to_string(instance->index)) +
-                  " " + affinity::format_id_list(instance->cpus) + "\n");
+    const std::string hello =
+        "hello " + short_host_name() + " " +
+        (rank != instance->env.end() ? rank->second : std::to_string(instance->index)) + " " +
+        affinity::format_id_list(instance->cpus) + " " + key + "\n";
+    if (fd < 0 || !send_all(fd, hello, kSendTimeoutMs)) {
+        spdlog::warn("{}", unreachable_report_message(host + ":" + port, std::strerror(errno)));
+        if (fd >= 0) close(fd);
+        LaunchPlan unreported = plan;  // the program measures alone, without a descriptor 3
+        unreported.instances[0].env.erase("IPEXRUN_REPORT_FD");
+        return run_plan(unreported, supervise);
+    }
     RankReportLink link(fd);
     SupervisorOptions with_link = supervise;
     with_link.observer = &link;

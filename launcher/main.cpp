@@ -120,8 +120,10 @@ int run(int argc, char** argv) {
         };
     }
     if (const char* address = std::getenv(launcher::kReportAddressVariable);
-        options.dist.rank_wrapper && options.benchmark.collecting() && address)
-        return launcher::run_reporting_rank(plan, supervise, address);
+        options.dist.rank_wrapper && options.benchmark.collecting() && address) {
+        const char* key = std::getenv(launcher::kReportKeyVariable);
+        return launcher::run_reporting_rank(plan, supervise, address, key && *key ? key : "-");
+    }
     if (options.benchmark.collecting()) {
         launcher::BenchmarkRun run;
         run.options = &options;

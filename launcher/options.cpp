@@ -296,7 +296,8 @@ void check_distributed(const LaunchOptions& o, bool mpi_given) {
         {o.plan.ninstances > 0, "--ninstances (use --nprocs-per-node)"},
         {runs_a_subset(o), "--instance-idx"},
         {o.plan.latency_mode, "--latency-mode"},
-        {o.plan.throughput_mode, "--throughput-mode (--nprocs-per-node 0 is one rank per node)"}};
+        {o.plan.throughput_mode, "--throughput-mode (--nprocs-per-node 0 is one rank per node)"},
+        {o.benchmark.sweep, "--sweep (it tries layouts of this machine)"}};
     for (const auto& [given, name] : single_node_only)
         if (given) throw UsageError(std::string(name) + " cannot go with --nnodes");
     if (d.logical_cores_for_ccl && d.ccl_worker_count == 0)

@@ -38,6 +38,8 @@ def draw(directory):
     nodes = {i["node"] for i in instances}
     label = (lambda i: f"{i['node']}:{i['index']}") if len(nodes) > 1 else \
         (lambda i: str(i["index"]))
+    # Across nodes the instances are the job's ranks.
+    unit = "rank" if any("connected_from" in i for i in instances) else "instance"
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)
     names = [label(i) for i in instances]
@@ -48,8 +50,8 @@ def draw(directory):
             bar.set_hatch("//")
             bar.set_color("#dd8452")
     total = report["total"]["throughput"]
-    left.set_title(f"throughput per instance (total {total:,.1f} samples/s)")
-    left.set_xlabel("instance")
+    left.set_title(f"throughput per {unit} (total {total:,.1f} samples/s)")
+    left.set_xlabel(unit)
     left.set_ylabel("samples/s")
 
     merged = []
@@ -59,7 +61,7 @@ def draw(directory):
         if mine:
             x, y = cumulative(mine)
             right.step(x, y, where="post", linewidth=1, alpha=0.7,
-                       label=f"instance {label(inst)}")
+                       label=f"{unit} {label(inst)}")
     if merged:
         x, y = cumulative(merged)
         right.step(x, y, where="post", linewidth=2.2, color="black", label="all (merged)")
@@ -73,7 +75,8 @@ def draw(directory):
     right.set_xlabel("latency (ms)")
     right.set_ylabel("share of batches at or below")
     right.set_ylim(0, 1.02)
-    right.legend(fontsize=8, loc="lower right")
+    if merged:  # nothing was measured: no curves to name
+        right.legend(fontsize=8, loc="lower right")
     fig.suptitle(f"ipexrun benchmark, {report['machine'].get('hostname', '')}, "
                  f"{report['created']}", fontsize=10)
     fig.tight_layout()

@@ -75,6 +75,7 @@ nlohmann::ordered_json report_document(const ReportContext& c,
         j["complete"] = r.reported_end;
         j["malformed_lines"] = r.malformed;
         if (!r.first_error.empty()) j["first_error"] = r.first_error;
+        if (!r.connected_from.empty()) j["connected_from"] = r.connected_from;
         j["meta"] = r.meta;
         j["stats"] = stats_json(instance_stats(r));
         doc["instances"].push_back(std::move(j));
@@ -87,6 +88,7 @@ nlohmann::ordered_json report_document(const ReportContext& c,
             {{"node", n.name}, {"instances", indexes}, {"stats", stats_json(n.stats)}});
     }
     doc["total"] = stats_json(total_stats(results).stats);
+    doc["rejected_connections"] = c.rejected_connections;
     doc["latencies_file"] = "latencies.csv";
     return doc;
 }

@@ -14,12 +14,13 @@ namespace ipex::launcher {
 constexpr int kReportSchemaVersion = 1;
 
 struct ReportContext {
-    std::vector<std::string> command;  // ipexrun's argv
-    std::string started_utc;           // "2026-11-30T06:50:00Z"
-    double wall_seconds = 0;           // launch to the last instance's end
-    nlohmann::ordered_json plan;       // the --dry-run document of the run
-    nlohmann::ordered_json machine;    // machine_summary()
-    nlohmann::ordered_json options;    // the benchmarking options
+    std::vector<std::string> command;      // ipexrun's argv
+    std::string started_utc;               // "2026-11-30T06:50:00Z"
+    double wall_seconds = 0;               // launch to the last instance's end
+    nlohmann::ordered_json plan;           // the --dry-run document of the run
+    nlohmann::ordered_json machine;        // machine_summary()
+    nlohmann::ordered_json options;        // the benchmarking options
+    std::size_t rejected_connections = 0;  // across nodes: refused as not ranks of the job
 };
 
 // Host name, packages, cores, CPUs and NUMA nodes usable by this process, SMT.

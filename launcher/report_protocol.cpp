@@ -78,14 +78,15 @@ void ReportReader::parse_line(const std::string& line, std::vector<ReportMessage
         m.kind = Kind::kReady;
     } else if (verb == "end" && f.size() == 1) {
         m.kind = Kind::kEnd;
-    } else if (verb == "hello" && f.size() == 4) {
+    } else if (verb == "hello" && f.size() == 5) {
         double rank = 0;
         if (!parse_amount(f[2], rank) || rank != std::floor(rank) || rank > 1e9)
             return out.push_back(malformed("bad rank in '" + line + "'"));
         m.kind = Kind::kHello;
         m.key = f[1];
-        m.value = f[2];
+        m.value = std::to_string(static_cast<long>(rank));  // "1e2" says 100
         m.cpus = f[3];
+        m.job_key = f[4];
     } else if (verb == "exit" && f.size() >= 3) {
         double code = 0;
         if (!parse_amount(f[1], code) || code != std::floor(code) || code > 255)

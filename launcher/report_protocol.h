@@ -22,8 +22,13 @@
 // Across nodes (ipexrun --nnodes with --benchmark-report), the stream is a TCP connection from
 // each rank's ipexrun wrapper to the launching ipexrun (IPEXRUN_REPORT_ADDR=host:port); the
 // wrapper adds two lines of its own around the instance's:
-//   hello <node> <rank> <cpus>   first: who is reporting (host name, global rank, CPU list)
-//   exit <code> <status>         last: how the instance ended ("exit 139 killed by SIGSEGV")
+//   hello <node> <rank> <cpus> <key>   first: who is reporting (host name, global rank, CPU
+//                                      list) and the job's IPEXRUN_REPORT_KEY; a connection
+//                                      that starts otherwise, or names a rank that is not in
+//                                      the job or has reported already, is closed and counted
+//   exit <code> <status>               last: how the instance ended ("exit 139 killed by
+//                                      SIGSEGV"); a connection that ends without it is
+//                                      reported as "connection lost", its numbers partial
 //
 // ipexrun to instance:  go   start measuring now.
 // The length of the run is in IPEXRUN_BENCHMARK_DURATION (seconds) and
@@ -48,7 +53,7 @@ struct ReportMessage {
     std::vector<BatchRecord> records;  // kRecords
     double window = 0;                 // kWindow: seconds
     std::string key, value;            // kMeta; kHello: node, rank; kExit: -, status
-    std::string cpus;                  // kHello
+    std::string cpus, job_key;         // kHello
     int code = 0;                      // kExit
     std::string error;                 // kMalformed: what was wrong, one line
 };

@@ -19,6 +19,7 @@
 
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/user_text.h"
+#include "orphan_sweep.h"
 #include "path_search.h"
 #include "signals.h"
 
@@ -264,7 +265,9 @@ SpawnedInstance spawn_instance(const InstanceLaunch& instance, const SpawnSettin
     std::vector<std::string> argv_strings = instance.argv;
     std::vector<char*> argv = c_pointers(argv_strings);
     const std::string program = find_in_path(instance.argv[0]);
-    std::vector<std::string> env_strings = child_environment(instance.env);
+    std::map<std::string, std::string> env_changes = instance.env;
+    if (!settings.run_id.empty()) env_changes[kRunIdVariable] = settings.run_id;
+    std::vector<std::string> env_strings = child_environment(env_changes);
     std::vector<char*> envp = c_pointers(env_strings);
     int max_cpu = 0;
     for (int cpu : instance.cpus) max_cpu = std::max(max_cpu, cpu);

@@ -38,6 +38,7 @@ struct SpawnSettings {
     bool stdin_null = false;               // give the instance /dev/null as stdin
     const SignalWatch* signals = nullptr;  // dispositions to restore in the child
     int report_fd = -1;                    // becomes the program's kReportFd
+    std::string run_id;                    // IPEXRUN_RUN_ID's value; "" leaves it alone
 };
 
 struct SpawnedInstance {

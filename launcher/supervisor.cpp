@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -21,6 +22,7 @@
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/user_text.h"
 #include "log_files.h"
+#include "orphan_sweep.h"
 #include "run_summary.h"
 #include "signals.h"
 #include "spawner.h"
@@ -143,6 +145,7 @@ void Supervision::start_all() {
     // terminal would stop them (SIGTTIN). Input from a file or pipe is passed on.
     settings.stdin_null = isatty(STDIN_FILENO);
     settings.signals = &signals_;
+    settings.run_id = run_id_value(std::getenv(kRunIdVariable), watchdog_.run_id());
 
     instances_.resize(plan_.instances.size());
     for (std::size_t i = 0; i < plan_.instances.size(); ++i) {

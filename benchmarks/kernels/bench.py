@@ -166,6 +166,8 @@ def main():
                     help="build tree whose python/ holds the ipex package (default $IPEX_BUILD_DIR or build)")
     ap.add_argument("--repeat", type=int, default=1, help="processes per measurement, best kept")
     ap.add_argument("--only", default=",".join(WORKLOADS))
+    ap.add_argument("--precisions", default="fp32,bf16",
+                    help="fp32 and/or bf16 variants (bf16 alone takes long where it is emulated)")
     ap.add_argument("--json", help="also write the raw results here")
     args = ap.parse_args()
     if args.worker:
@@ -175,8 +177,11 @@ def main():
     print(f"# 2 threads, load average at start {load:.2f} (other jobs on this machine add noise)")
     rows, raw = [], {}
     for wl in args.only.split(","):
-        variants = [v for v in STOCK_FP32 + STOCK_BF16 if not (v == "jit_autocast" and wl.startswith("linear"))]
-        variants += [v for v in IPEX_FP32 + IPEX_BF16 if not (v.endswith("_graph") and not wl.startswith("rn50"))]
+        precisions = args.precisions.split(",")
+        stock_v = (STOCK_FP32 if "fp32" in precisions else []) + (STOCK_BF16 if "bf16" in precisions else [])
+        ipex_v = (IPEX_FP32 if "fp32" in precisions else []) + (IPEX_BF16 if "bf16" in precisions else [])
+        variants = [v for v in stock_v if not (v == "jit_autocast" and wl.startswith("linear"))]
+        variants += [v for v in ipex_v if not (v.endswith("_graph") and not wl.startswith("rn50"))]
         res = {}
         for _ in range(args.repeat):
             for blas1 in (False, True):

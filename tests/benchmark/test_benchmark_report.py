@@ -203,6 +203,7 @@ def test_malformed_lines_are_reported_once_and_the_rest_counts(ipexrun, tmp_path
     (["--sweep-layouts", "3x1:glibc"], "glibc"),
     (["--sweep-latency-budget", "abc"], "--sweep-latency-budget"),
     (["--benchmark-report", "/proc/ipexrun-report"], "cannot create --benchmark-report"),
+    (["--nnodes", "2", "--sweep"], "--sweep"),
 ])
 def test_bad_benchmark_options_are_one_line_usage_errors(ipexrun, args, message):
     r = launch(ipexrun, *args, "--no-python", "true")

@@ -59,6 +59,33 @@ def rank_environment(cluster, master_port, **extra):
                 GLOO_SOCKET_IFNAME="eth1", **extra)
 
 
+def ipexrun_argv(ipexrun, cluster, mpi, *options, hostfile=None, agent=None):
+    """The ipexrun command line for `mpi`, run on node 1 (inside the Slurm allocation for
+    slurm): `options` end with the program and its arguments. `agent` replaces the
+    cluster's rsh agent."""
+    argv = [ipexrun, "--nnodes", "2", "--nprocs-per-node", "2", "--mpi", mpi]
+    if mpi == "slurm":
+        return ["salloc", "-N2", "-n4", "--ntasks-per-node=2", *argv, *options]
+    argv += ["--hostfile", hostfile or cluster.hostfile(), "--mpi-agent",
+             agent or cluster.rsh_agent]
+    if mpi == "openmpi":
+        # Open MPI's daemons must talk over the private link (ipexrun forwards GLOO_*).
+        argv += ["--extra-mpi-params", "--mca oob_tcp_if_include eth1"]
+    return argv + list(options)
+
+
+def launch_environment(cluster, slurm=None):
+    """GLOO_SOCKET_IFNAME for the ranks, Open MPI's consent to root, Slurm's config; and
+    no rank variable: ipexrun must set the whole contract itself."""
+    env = rank_environment(cluster, 0, OMPI_ALLOW_RUN_AS_ROOT="1",
+                           OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    if slurm is not None:
+        env.update(SLURM_CONF=slurm.env["SLURM_CONF"])
+    for name in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        env.pop(name, None)
+    return env
+
+
 def probe_reports(output):
     """The probes' reports by rank, with the line each came in (which may carry a
     launcher's prefix). Bare hydra may glue two ranks' lines together: each report is

@@ -12,8 +12,8 @@ import signal
 
 import pytest
 
-from launches import (PROBE, TORCH_PYTHON, LiveLaunch, check_allreduce, check_own_cpus, launch,
-                      probe_reports, rank_environment)
+from launches import (PROBE, TORCH_PYTHON, LiveLaunch, check_allreduce, check_own_cpus,
+                      ipexrun_argv, launch, launch_environment, probe_reports)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ACTIONS = os.path.join(HERE, "rank_actions.py")
@@ -21,31 +21,6 @@ MPI_FLAVOURS = ["hydra", "openmpi", "slurm"]
 PREFIX = re.compile(r"^\[rank (\d+) ([^\]\s]+)\] ")
 # A pre-flight refusal comes before any rank: well under a launch of four Pythons.
 PREFLIGHT_TIMEOUT = 30
-
-
-def ipexrun_argv(ipexrun, cluster, mpi, *options, hostfile=None):
-    """The ipexrun command line for `mpi`, run on node 1 (inside the Slurm allocation for
-    slurm): `options` end with the program and its arguments."""
-    argv = [ipexrun, "--nnodes", "2", "--nprocs-per-node", "2", "--mpi", mpi]
-    if mpi == "slurm":
-        return ["salloc", "-N2", "-n4", "--ntasks-per-node=2", *argv, *options]
-    argv += ["--hostfile", hostfile or cluster.hostfile(), "--mpi-agent", cluster.rsh_agent]
-    if mpi == "openmpi":
-        # Open MPI's daemons must talk over the private link (ipexrun forwards GLOO_*).
-        argv += ["--extra-mpi-params", "--mca oob_tcp_if_include eth1"]
-    return argv + list(options)
-
-
-def launch_environment(cluster, slurm=None):
-    """GLOO_SOCKET_IFNAME for the ranks, Open MPI's consent to root, Slurm's config; and
-    no rank variable: ipexrun must set the whole contract itself."""
-    env = rank_environment(cluster, 0, OMPI_ALLOW_RUN_AS_ROOT="1",
-                           OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    if slurm is not None:
-        env.update(SLURM_CONF=slurm.env["SLURM_CONF"])
-    for name in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK"):
-        env.pop(name, None)
-    return env
 
 
 @pytest.fixture(params=MPI_FLAVOURS)

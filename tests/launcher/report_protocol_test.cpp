@@ -27,7 +27,7 @@ TEST(ReportProtocol, ParsesEveryTextLine) {
     ReportReader r;
     auto m = feed_all(r,
                       "r 32 0.0125\nw 1.5\nm torch_version 1.13.1 cpu\nready\nend\nhello n2 3 "
-                      "0-3\nexit 139 killed by SIGSEGV\n");
+                      "0-3 c0ffee\nexit 139 killed by SIGSEGV\n");
     ASSERT_EQ(m.size(), 7u);
     EXPECT_EQ(m[0].kind, Kind::kRecords);
     ASSERT_EQ(m[0].records.size(), 1u);
@@ -46,8 +46,7 @@ TEST(ReportProtocol, ParsesEveryTextLine) {
     EXPECT_EQ(m[5].cpus, "0-3");
     EXPECT_EQ(m[6].kind, Kind::kExit);
     EXPECT_EQ(m[6].code, 139);
-    EXPECT_EQ(m[6].value, "killed by SIGSEGV");
-    EXPECT_EQ(m[5].cpus, "0-3");
+    EXPECT_EQ(m[5].job_key, "c0ffee");
     EXPECT_EQ(m[6].kind, Kind::kExit);
     EXPECT_EQ(m[6].code, 139);
     EXPECT_EQ(m[6].value, "killed by SIGSEGV");
@@ -95,7 +94,7 @@ TEST(ReportProtocol, BadBinaryRecordsAreDroppedAndCounted) {
 TEST(ReportProtocol, MalformedLinesAreReportedNotFatal) {
     ReportReader r;
     auto m = feed_all(r,
-                      "r 1\nr x 0.1\nr 1 -0.5\nr 1 nan\nb 0\nb 1.5\nhello\nhello a -1 0\n"
+                      "r 1\nr x 0.1\nr 1 -0.5\nr 1 nan\nb 0\nb 1.5\nhello a 1 0\nhello a -1 0 k\n"
                       "exit 300 x\nexit 1\nbogus\n\nr 2 0.25\n");
     ASSERT_EQ(m.size(), 12u);
     for (int i = 0; i < 11; ++i) EXPECT_EQ(m[i].kind, Kind::kMalformed) << i;
