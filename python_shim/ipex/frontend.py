@@ -72,8 +72,13 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
        alone uses a layer's output becomes the layer's post-op.
     8. fuse_residual_add (weights_prepack): `layer(x) + other` (+ activation) with nothing
        else using the layer's output runs as one call with a binary-add post-op.
-    9. rewrite_code: fusions 7-8 that need code changed replace the smallest enclosing child
-       module by a torch.fx.GraphModule of its rewritten forward (same state-dict keys).
+    9. rewrite_code: fusions 7-8 that need code changed rewrite the forward of the smallest
+       module whose code holds them (the model's own included); the module keeps its class
+       (a subclass of it runs the rewritten code), registered state and hooks.
+
+    Layers that a method other than forward may call directly (a custom `features()`) are
+    left as they are (one warning); a method reaching them through forward (`inference()`
+    calling self(x)) gets the rewrites.
     10. tile_batches (batch_tiling).
     11. verify_sample (sample_input).
 
