@@ -42,15 +42,23 @@ int init_without_plugins(hwloc_topology_t* raw) {
     return rc;
 }
 
-TopologyPtr open_topology(const std::string& xml_path) {
+// How the XML is read: another machine's export, or this machine's own (a cache).
+enum class XmlOf { kAnotherMachine, kThisMachine };
+
+TopologyPtr open_topology(const std::string& xml_path, XmlOf xml_of = XmlOf::kAnotherMachine) {
     hwloc_topology_t raw = nullptr;
     if (init_without_plugins(&raw) != 0) throw TopologyError("hwloc could not start");
     TopologyPtr topo(raw, &hwloc_topology_destroy);
     // Keep disallowed CPUs and nodes so we can tell the user what exists but is not ours.
     // Distances and memory attributes are not part of the model: not loaded.
+    // This machine's own export: binding and the allowed CPUs and nodes come from the system.
+    const unsigned long this_system =
+        xml_of == XmlOf::kThisMachine
+            ? HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM | HWLOC_TOPOLOGY_FLAG_THISSYSTEM_ALLOWED_RESOURCES
+            : 0;
     hwloc_topology_set_flags(raw, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED |
                                       HWLOC_TOPOLOGY_FLAG_NO_DISTANCES |
-                                      HWLOC_TOPOLOGY_FLAG_NO_MEMATTRS);
+                                      HWLOC_TOPOLOGY_FLAG_NO_MEMATTRS | this_system);
     // Caches stay: filtering them out moves NUMA nodes attached to an L3 up to the package,
     // and hwloc then widens their cpusets to the whole package.
     // On the live machine Linux's sysfs already says everything the model holds (cores,
@@ -124,12 +132,42 @@ std::vector<int> Topology::allowed_cpus() const {
     return out;
 }
 
+namespace {
+
+Topology read_model(hwloc_topology_t t, const std::string& source);
+
+}  // namespace
+
 Topology load_topology(const std::string& xml_path) {
     TopologyPtr topo = open_topology(xml_path);
-    hwloc_topology_t t = topo.get();
+    const bool this_system = hwloc_topology_is_thissystem(topo.get());
+    return read_model(topo.get(), xml_path.empty()
+                                      ? (this_system ? "this machine" : "$HWLOC_XMLFILE")
+                                      : xml_path);
+}
+
+Topology load_this_machine(const std::string& xml_path) {
+    TopologyPtr topo = open_topology(xml_path, XmlOf::kThisMachine);
+    return read_model(topo.get(), "this machine");
+}
+
+std::string this_machine_xml() {
+    TopologyPtr topo = open_topology("");
+    char* buffer = nullptr;
+    int length = 0;
+    if (hwloc_topology_export_xmlbuffer(topo.get(), &buffer, &length, 0) != 0)
+        throw TopologyError(std::string("cannot export the topology: ") + std::strerror(errno));
+    std::string xml(buffer, length > 0 ? static_cast<std::size_t>(length) - 1 : 0);
+    hwloc_free_xmlbuffer(topo.get(), buffer);
+    return xml;
+}
+
+namespace {
+
+Topology read_model(hwloc_topology_t t, const std::string& source) {
     Topology out;
     const bool this_system = hwloc_topology_is_thissystem(t);
-    out.source = xml_path.empty() ? (this_system ? "this machine" : "$HWLOC_XMLFILE") : xml_path;
+    out.source = source;
 
     // Allowed CPUs: the cgroup's cpuset (hwloc) and, on the live machine, our own affinity.
     Bitmap allowed = make_bitmap();
@@ -199,5 +237,7 @@ Topology load_topology(const std::string& xml_path) {
     if (out.pus.empty()) throw TopologyError("topology " + out.source + " has no CPUs");
     return out;
 }
+
+}  // namespace
 
 }  // namespace ipex::affinity

@@ -27,6 +27,7 @@
 #include "distributed_plan.h"
 #include "slurm_nodes.h"
 #include "supervisor.h"
+#include "topology_cache.h"
 
 extern char** environ;
 
@@ -281,6 +282,13 @@ std::string self_path() {
 int run_distributed(const LaunchOptions& options, const affinity::Topology& topology,
                     const allocator::Environment& env, const JobRunner& runner) {
     const MachineProbes probes = real_probes(env);
+    // Ranks on this node read its topology from here (Open MPI forwards the variables too).
+    std::optional<TopologyCache> cache;
+    allocator::Environment job_env = env;
+    if (!options.dry_run) {
+        cache.emplace(env);
+        for (const auto& [name, value] : cache->variables()) job_env[name] = value;
+    }
     DistributedPlan plan;
     try {
         DistributedInputs inputs;
@@ -289,7 +297,7 @@ int run_distributed(const LaunchOptions& options, const affinity::Topology& topo
         inputs.as_root = geteuid() == 0;
         inputs.is_local_address = is_local_address;
         inputs.slurm_node_address = ask_slurm_node_address;
-        plan = plan_distributed(options, topology, env, probes, inputs);
+        plan = plan_distributed(options, topology, job_env, probes, inputs);
         if (options.dry_run) {
             std::cout << distributed_plan_json(plan, options, topology, env, probes, this_install())
                       << std::endl;
@@ -315,6 +323,7 @@ int run_distributed(const LaunchOptions& options, const affinity::Topology& topo
     mpi.raw_output = true;  // the ranks prefix their own lines
     mpi.cpus = topology.allowed_cpus();
     mpi.argv = plan.argv;
+    if (cache) mpi.env = cache->variables();
     run.instances.push_back(std::move(mpi));
     SupervisorOptions supervise;
     supervise.grace = std::chrono::milliseconds(static_cast<long>(options.grace_seconds * 1000));

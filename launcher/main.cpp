@@ -21,6 +21,7 @@
 #include "pmi_abort.h"
 #include "supervisor.h"
 #include "sweep.h"
+#include "topology_cache.h"
 
 extern char** environ;
 
@@ -63,7 +64,9 @@ int run(int argc, char** argv) {
                                            launcher::this_install());
     };
     try {
-        topology = affinity::load_topology(options.topology_file);
+        topology = options.dist.rank_wrapper && options.topology_file.empty()
+                       ? launcher::load_rank_topology(env)
+                       : affinity::load_topology(options.topology_file);
         if (!options.topology_file.empty() && !options.dry_run)
             return usage_error("--topology describes another machine; use it with --dry-run");
         if (options.dist.nnodes > 0 && !options.dist.rank_wrapper)

@@ -304,8 +304,13 @@ void add_codeless_options(HelpSection section, LaunchOptions& o) {
         ->check(CLI::IsMember({"float32", "bfloat16"}));
     section.flag(spellings({"--auto-ipex-verbose"}), o.auto_ipex_verbose,
                  "With --auto-ipex: report what was optimised");
-    section.flag(spellings({"--disable-ipex-graph-mode"}), o.disable_ipex_graph_mode,
-                 "With --auto-ipex: no TorchScript graph mode");
+    auto* graph = section.flag(spellings({"--ipex-graph-mode"}), o.ipex_graph_mode,
+                               "With --auto-ipex: models answer from traced, frozen graphs where "
+                               "each input's trace is checked (more memory)");
+    section
+        .flag(spellings({"--disable-ipex-graph-mode"}), o.disable_ipex_graph_mode,
+              "With --auto-ipex: eager optimised copies, no TorchScript graph (the default)")
+        ->excludes(graph);
 }
 
 void add_logging_options(HelpSection section, LaunchOptions& o) {
@@ -394,6 +399,13 @@ void resolve(const RawOptions& raw, LaunchOptions& o) {
     if (o.module && o.no_python) throw UsageError("-m and --no-python cannot be used together");
     if (o.auto_ipex && o.no_python)
         throw UsageError("--auto-ipex optimises Python programs; it cannot go with --no-python");
+    const std::pair<bool, const char*> codeless_only[] = {
+        {o.ipex_graph_mode, "--ipex-graph-mode"},
+        {o.disable_ipex_graph_mode, "--disable-ipex-graph-mode"},
+        {o.auto_ipex_verbose, "--auto-ipex-verbose"}};
+    for (const auto& [given, name] : codeless_only)
+        if (given && !o.auto_ipex)
+            o.notes.push_back(std::string(name) + " has no effect without --auto-ipex");
 }
 
 }  // namespace

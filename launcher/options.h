@@ -54,7 +54,8 @@ struct LaunchOptions {
     bool auto_ipex = false;
     std::string dtype = "float32";
     bool auto_ipex_verbose = false;
-    bool disable_ipex_graph_mode = false;
+    bool ipex_graph_mode = false;          // answer from checked traced graphs
+    bool disable_ipex_graph_mode = false;  // eager copies (the default; kept for old scripts)
     double grace_seconds = 5.0;
     BenchmarkOptions benchmark;
     std::vector<std::string> notes;  // deprecation notes to print as warnings

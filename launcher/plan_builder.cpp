@@ -73,6 +73,7 @@ std::vector<std::string> program_argv(const LaunchOptions& o, const LaunchPlan& 
             // The runner hooks torch.nn.Module.__call__, then runs the program as __main__.
             argv.insert(argv.end(), {"-m", "ipex.cpu.auto_ipex", "--dtype", o.dtype});
             if (o.auto_ipex_verbose) argv.push_back("--auto-ipex-verbose");
+            if (o.ipex_graph_mode) argv.push_back("--ipex-graph-mode");
             if (o.disable_ipex_graph_mode) argv.push_back("--disable-ipex-graph-mode");
             if (o.module) argv.push_back("--module");
         } else if (o.module) {

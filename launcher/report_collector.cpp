@@ -172,7 +172,10 @@ void ReportCollector::handle(std::size_t i, ReportMessage& m) {
             r.reported_end = true;
             return;
         case Kind::kExit:
-            if (!s.remote) break;  // the wrapper's word on how the rank's instance ended
+            if (!s.remote) {  // only a rank's wrapper knows how its instance ended
+                m.error = "unexpected 'exit' line";
+                break;
+            }
             s.exit_code = m.code;
             s.status = m.value;
             if (s.state == State::kWaiting || s.state == State::kReady) s.state = State::kClosed;
@@ -183,7 +186,6 @@ void ReportCollector::handle(std::size_t i, ReportMessage& m) {
         case Kind::kMalformed:
             break;
     }
-    if (m.kind == Kind::kExit) m.error = "unexpected 'exit' line";
     if (r.malformed++ == 0) {
         r.first_error = m.error;
         spdlog::warn("{}: benchmark report: {}",

@@ -1,13 +1,13 @@
-"""Codeless mode against stock PyTorch on ResNet-50: speed and peak memory, in one run.
+"""Codeless mode against stock PyTorch (ResNet-50 or BERT-base): speed and peak memory, in one run.
 
-    /usr/bin/python3 benchmarks/codeless/bench.py [--build-dir build] [--batch 1] [--rounds 2]
+    /usr/bin/python3 benchmarks/codeless/bench.py [--model resnet50|bert] [--build-dir build] [--batch 1] [--rounds 2]
 
-Runs resnet50_program.py (a plain program, no ipex in it) in fresh processes, alternating
+Runs program.py (a plain program, no ipex in it) in fresh processes, alternating
 variants round by round so that load from other jobs hits all alike:
-  stock_fp32       python resnet50_program.py
-  stock_autocast   python resnet50_program.py --autocast          (stock bf16)
-  codeless_fp32    python -m ipex.cpu.auto_ipex resnet50_program.py
-  codeless_bf16    python -m ipex.cpu.auto_ipex --dtype bfloat16 resnet50_program.py
+  stock_fp32       python program.py
+  stock_autocast   python program.py --autocast          (stock bf16)
+  codeless_fp32    python -m ipex.cpu.auto_ipex program.py
+  codeless_bf16    python -m ipex.cpu.auto_ipex --dtype bfloat16 program.py
   codeless_*_graph the same with --ipex-graph-mode (traced, frozen graphs)
 Prints per variant the best median call time and the largest peak RSS over the rounds, then
 the ratios: codeless bf16 speed-up over stock autocast, and codeless peak RSS over stock's
@@ -21,7 +21,7 @@ import subprocess
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-PROGRAM = HERE / "resnet50_program.py"
+PROGRAM = HERE / "program.py"
 PYTHON = "/usr/bin/python3"
 
 VARIANTS = {
@@ -46,6 +46,7 @@ def run(argv, build, extra):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", default=str(HERE.parent.parent / "build"))
+    parser.add_argument("--model", choices=["resnet50", "bert"], default="resnet50")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
@@ -57,7 +58,7 @@ def main():
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s): {', '.join(unknown)}")
-    extra = ["--batch", str(options.batch), "--iterations", str(options.iterations)]
+    extra = ["--model", options.model, "--batch", str(options.batch), "--iterations", str(options.iterations)]
 
     best = {}
     for round_ in range(options.rounds):
@@ -75,7 +76,7 @@ def main():
             value = best[b][key] / best[a][key] if invert else best[a][key] / best[b][key]
             print(f"{label}: {value:.2f}x")
 
-    print(f"ResNet-50 batch {options.batch}, best median over {options.rounds} round(s):")
+    print(f"{options.model} batch {options.batch}, best median over {options.rounds} round(s):")
     ratio("codeless bf16 speed-up over stock autocast", "codeless_bf16", "stock_autocast", "median_ms", invert=True)
     ratio("codeless bf16 graph speed-up over stock autocast", "codeless_bf16_graph", "stock_autocast", "median_ms",
           invert=True)

@@ -22,7 +22,14 @@ struct ConvEntry : PrimitiveEntry {
     // `blocked_src` before and the output out of `blocked_dst` after (null when not needed).
     memory::desc blocked_src, blocked_dst;
     dnnl::reorder to_blocked, from_blocked;
+    // oneDNN 2.6's gemm-based convolutions read a full-size binary post-op operand wrongly
+    // (they are picked e.g. when the padding reaches the kernel size): such calls run split.
+    bool binary_unreliable = false;
 };
+
+bool gemm_based(const dnnl::primitive_desc_base& pd) {
+    return std::string(pd.impl_info_str()).find("gemm") != std::string::npos;
+}
 
 // oneDNN wants (g, O/g, I/g, k...) for grouped and (O, I, k...) otherwise; PyTorch stores
 // (O, I/g, k...) or, transposed, (I, O/g, k...). Strides describe PyTorch's bytes as is.
@@ -251,6 +258,7 @@ Fused ConvContext::Impl::fused(const at::Tensor& input, const ConvGeometry& g, c
     key.add(src_md).add(dst_md).add(ops.key()).add(static_cast<int64_t>(threads));
     if (second.binary.defined()) key.add(second.binary_md);
 
+    const bool full_binary = second.binary.defined() && second.binary.numel() > out_channels;
     auto make = [&]() {
         ConvEntry e;
         try {
@@ -273,6 +281,7 @@ Fused ConvContext::Impl::fused(const at::Tensor& input, const ConvGeometry& g, c
                                                     wmd_any, b_md, dst_md, to_dims(g.stride), dil,
                                                     to_dims(g.padding_l), pad_r);
                 dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng);
+                e.binary_unreliable = full_binary && gemm_based(pd);
                 e.prim = dnnl::deconvolution_forward(pd);
                 e.scratch_md = pd.scratchpad_desc();
                 e.weights = weights->get(pd.weights_desc());
@@ -309,6 +318,7 @@ Fused ConvContext::Impl::fused(const at::Tensor& input, const ConvGeometry& g, c
                     }
                 }
                 if (!pd) pd = describe(dnnl::algorithm::convolution_direct, src_md, dst_md);
+                e.binary_unreliable = full_binary && gemm_based(pd);
                 e.prim = dnnl::convolution_forward(pd);
                 e.scratch_md = pd.scratchpad_desc();
                 e.weights = weights->get(pd.weights_desc());
@@ -322,6 +332,7 @@ Fused ConvContext::Impl::fused(const at::Tensor& input, const ConvGeometry& g, c
     };
     auto entry = cache.get(key.str(), threads, make);
     if (entry->unsupported) return Fused::reference;
+    if (entry->binary_unreliable) return Fused::split;
 
     const auto describe_call = [&] {
         return "input " + shape_str(input.sizes()) + " weight " + shape_str(wshape);

@@ -156,7 +156,8 @@ PackedWeights::Copy PackedWeights::get(const dnnl::memory::desc& md) {
 at::Tensor PackedWeights::unpack(c10::IntArrayRef shape) const {
     std::lock_guard<std::mutex> lock(mu_);
     const Copy& src = source();
-    if (src.md == plain_md_) return src.buf.view(shape).clone();
+    // A plain copy made back from a packed one (for Winograd) holds bytes: view as dtype_.
+    if (src.md == plain_md_) return src.buf.view(dtype_).view(shape).clone();
     at::Tensor out = at::empty(shape, at::TensorOptions().dtype(dtype_));
     reorder_into(src, Copy{plain_md_, out});
     return out;

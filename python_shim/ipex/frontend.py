@@ -1,5 +1,7 @@
 """ipex.optimize(): inference optimisation of an nn.Module on the oneDNN kernels, as a list of
 passes (ipex/passes) over the model's traced data flow (ipex/dataflow)."""
+import contextlib
+import contextvars
 import copy
 import warnings
 
@@ -16,6 +18,21 @@ from .passes.options import resolve
 __all__ = ["optimize"]
 
 _MARK = "_ipex_optimized"
+# Set by sharing_weights(): results keep the original's tensors that no pass replaced.
+_SHARE_WEIGHTS = contextvars.ContextVar("ipex_share_weights", default=False)
+
+
+@contextlib.contextmanager
+def sharing_weights():
+    """Within this context optimize(inplace=False) gives results whose tensors that no pass
+    replaced (embeddings, norms, unfolded biases, ...) share storage with the original's:
+    no second copy in memory, but an in-place edit of one shows in the other. For callers
+    that watch the original and rebuild on any change (codeless mode)."""
+    token = _SHARE_WEIGHTS.set(True)
+    try:
+        yield
+    finally:
+        _SHARE_WEIGHTS.reset(token)
 
 
 def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None, linear_bn_folding=None,
@@ -55,8 +72,13 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
        alone uses a layer's output becomes the layer's post-op.
     8. fuse_residual_add (weights_prepack): `layer(x) + other` (+ activation) with nothing
        else using the layer's output runs as one call with a binary-add post-op.
-    9. rewrite_code: fusions 7-8 that need code changed replace the smallest enclosing child
-       module by a torch.fx.GraphModule of its rewritten forward (same state-dict keys).
+    9. rewrite_code: fusions 7-8 that need code changed rewrite the forward of the smallest
+       module whose code holds them (the model's own included); the module keeps its class
+       (a subclass of it runs the rewritten code), registered state and hooks.
+
+    Layers that a method other than forward may call directly (a custom `features()`) are
+    left as they are (one warning); a method reaching them through forward (`inference()`
+    calling self(x)) gets the rewrites.
     10. tile_batches (batch_tiling).
     11. verify_sample (sample_input).
 
@@ -97,7 +119,7 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
         return copy.deepcopy(original)
     result = ctx.finished if ctx.finished is not None else model
     if not opts.inplace:
-        _unshare(result, original)
+        _unshare(result, original, keep_storage=_SHARE_WEIGHTS.get())
     object.__setattr__(result, _MARK, True)
     return result
 
@@ -108,9 +130,11 @@ def _is_optimized(model):
     return any(isinstance(m, (PackedConv, PackedLinear, PackedTransformerEncoderLayer)) for m in model.modules())
 
 
-def _unshare(result, original):
-    """Tensors the result still shares with the original (those no pass replaced) are copied,
-    so that loading or editing weights of one never changes the other."""
+def _unshare(result, original, keep_storage=False):
+    """Tensors the result still shares with the original (those no pass replaced) become
+    tensors of its own, so that loading weights into one (or re-pointing `.data`) never
+    changes the other; they are copies unless `keep_storage` (then in-place edits of one show
+    in the other)."""
     shared = {t.data_ptr() for t in list(original.parameters()) + list(original.buffers()) if t.numel()}
     copies = {}
     for m in editable_modules(result):
@@ -119,7 +143,7 @@ def _unshare(result, original):
                 if t is None or not t.numel() or t.data_ptr() not in shared:
                     continue
                 if id(t) not in copies:
-                    data = t.detach().clone()
+                    data = t.detach() if keep_storage else t.detach().clone()
                     copies[id(t)] = nn.Parameter(data, t.requires_grad) if isinstance(t, nn.Parameter) else data
                 table[name] = copies[id(t)]
 

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sched.h>
+#include <unistd.h>
+
 #include <set>
 
 #include "ipex/affinity/cpu_list.h"
@@ -86,4 +89,75 @@ TEST(Topology, MissingFileIsAClearError) {
 TEST(Topology, ThisMachineLoads) {
     const Topology t = load_topology("");
     EXPECT_FALSE(t.allowed_cpus().empty());
+}
+
+namespace {
+
+std::string write_temp(const std::string& text) {
+    char path[] = "/tmp/ipex-topology-test-XXXXXX";
+    const int fd = mkstemp(path);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    close(fd);
+    return path;
+}
+
+void expect_same_machine(const Topology& a, const Topology& b) {
+    ASSERT_EQ(a.pus.size(), b.pus.size());
+    for (std::size_t i = 0; i < a.pus.size(); ++i) {
+        SCOPED_TRACE("PU " + std::to_string(a.pus[i].os));
+        EXPECT_EQ(a.pus[i].os, b.pus[i].os);
+        EXPECT_EQ(a.pus[i].core, b.pus[i].core);
+        EXPECT_EQ(a.pus[i].package, b.pus[i].package);
+        EXPECT_EQ(a.pus[i].numa, b.pus[i].numa);
+        EXPECT_EQ(a.pus[i].smt_rank, b.pus[i].smt_rank);
+        EXPECT_EQ(a.pus[i].kind_rank, b.pus[i].kind_rank);
+        EXPECT_EQ(a.pus[i].allowed, b.pus[i].allowed);
+    }
+    ASSERT_EQ(a.nodes.size(), b.nodes.size());
+    for (std::size_t i = 0; i < a.nodes.size(); ++i) {
+        EXPECT_EQ(a.nodes[i].os, b.nodes[i].os);
+        EXPECT_EQ(a.nodes[i].cpus, b.nodes[i].cpus);
+        EXPECT_EQ(a.nodes[i].memory, b.nodes[i].memory);
+        EXPECT_EQ(a.nodes[i].allowed, b.nodes[i].allowed);
+    }
+    EXPECT_EQ(a.offline, b.offline);
+}
+
+}  // namespace
+
+TEST(Topology, ThisMachinesOwnExportReadsLikeTheMachine) {
+    const std::string path = write_temp(this_machine_xml());
+    const Topology cached = load_this_machine(path);
+    EXPECT_EQ(cached.source, "this machine");
+    expect_same_machine(load_topology(""), cached);
+    unlink(path.c_str());
+}
+
+TEST(Topology, ThisMachinesExportStillReadsTheProcessAffinityLive) {
+    // Written while the whole machine was ours, read after narrowing to one CPU: that CPU
+    // alone is allowed, as a fresh load says (a rank bound by its launcher).
+    const std::string path = write_temp(this_machine_xml());
+    cpu_set_t before;
+    ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+    int first = -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE && first < 0; ++cpu)
+        if (CPU_ISSET(cpu, &before)) first = cpu;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    const Topology cached = load_this_machine(path);
+    const Topology live = load_topology("");
+    sched_setaffinity(0, sizeof before, &before);
+    EXPECT_EQ(cached.allowed_cpus(), std::vector<int>{first});
+    expect_same_machine(live, cached);
+    unlink(path.c_str());
+}
+
+TEST(Topology, ABrokenExportIsAClearError) {
+    const std::string path = write_temp("<topology>");
+    EXPECT_THROW(load_this_machine(path), TopologyError);
+    unlink(path.c_str());
+    EXPECT_THROW(load_this_machine("/nonexistent/cache.xml"), TopologyError);
 }

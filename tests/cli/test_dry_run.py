@@ -188,3 +188,25 @@ def test_codeless_mode_runs_the_program_under_the_auto_ipex_runner(ipexrun, tmp_
     assert r.returncode == 2 and "--no-python" in r.stderr
     r = run(ipexrun, "--dry-run", "--auto-ipex", "--dtype", "int8", str(script))
     assert r.returncode == 2 and "--dtype" in r.stderr
+
+
+def test_codeless_graph_mode_options_reach_the_runner(ipexrun, tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("print('hi')\n")
+    for spelling in ("--ipex-graph-mode", "--ipex_graph_mode"):
+        result = plan(ipexrun, "--auto-ipex", spelling, str(script))
+        assert result["instances"][0]["argv"][3:7] == ["ipex.cpu.auto_ipex", "--dtype", "float32",
+                                                       "--ipex-graph-mode"]
+        assert result["warnings"] == []
+    argv = plan(ipexrun, "--auto-ipex", "--disable_ipex_graph_mode", str(script))["instances"][0]["argv"]
+    assert argv[6] == "--disable-ipex-graph-mode" and "--ipex-graph-mode" not in argv
+    argv = plan(ipexrun, "--auto-ipex", str(script))["instances"][0]["argv"]
+    assert not any("graph-mode" in a for a in argv)
+    r = run(ipexrun, "--dry-run", "--auto-ipex", "--ipex-graph-mode", "--disable-ipex-graph-mode", str(script))
+    assert r.returncode == 2 and "--ipex-graph-mode" in r.stderr and r.stdout == ""
+    result = plan(ipexrun, "--ipex-graph-mode", str(script))
+    assert result["warnings"] == ["--ipex-graph-mode has no effect without --auto-ipex"]
+    assert "ipex.cpu.auto_ipex" not in result["instances"][0]["argv"]
+    help_text = run(ipexrun, "--help").stdout
+    codeless = help_text.split("Codeless optimisation")[1].split("\n\n")[0]
+    assert "--ipex-graph-mode" in codeless and "--disable-ipex-graph-mode" in codeless

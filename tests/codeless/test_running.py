@@ -116,3 +116,18 @@ def test_through_ipexrun(ipexrun, tmp_path):
     assert "[0] auto_ipex: 1 module(s) optimised (Net), 2 optimised call(s)" in out, out
     got = float(out.split("sum ")[1].split()[0])
     assert abs(got - float(lines(plain.stdout, "sum")[0])) < 1e-2
+    assert "traced graphs" not in out, out  # eager copies are the default
+
+
+def test_graph_mode_through_ipexrun(ipexrun, tmp_path):
+    script = tmp_path / "model.py"
+    script.write_text(MODEL)
+    plain = run([TORCH_PYTHON, str(script), "eval"])
+    r = run([ipexrun, "--auto_ipex", "--ipex-graph-mode", "--auto-ipex-verbose", "--ninstances", "1",
+             str(script), "eval"])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    assert "[0] auto_ipex: 1 module(s) optimised (Net), 2 optimised call(s)" in out, out
+    assert "[0] auto_ipex: answering from traced graphs: Net" in out, out
+    got = float(out.split("sum ")[1].split()[0])
+    assert abs(got - float(lines(plain.stdout, "sum")[0])) < 1e-2

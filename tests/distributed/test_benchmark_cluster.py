@@ -118,6 +118,8 @@ def test_every_rank_reports_over_tcp(ipexrun, cluster, flavour, request, tmp_pat
     assert ["total", "120"] in [r[:2] for r in rows], result.stdout
     with open(tmp_path / "collected" / "latencies.csv") as csv:
         assert len(csv.read().splitlines()) == 1 + 120
+    chart = (tmp_path / "collected" / "report.png").read_bytes()
+    assert chart.startswith(b"\x89PNG\r\n\x1a\n") and len(chart) > 20000
     assert cluster.wait_quiet() == {}
 
 

@@ -11,6 +11,11 @@ def optimize(*args, **kwargs):
     return ipex.optimize(*args, **kwargs)
 
 
+def rewritten_code(module):
+    from ipex.dataflow.rewrite import rewritten_code as code
+    return code(module)
+
+
 def randomize_batch_norms(model, seed=3):
     """Random running statistics and affine parameters, so that a wrong fold shows."""
     g = torch.Generator().manual_seed(seed)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from optimize_testutil import FP32_TOL, optimize, randomize_batch_norms, rel_err, run
+from optimize_testutil import FP32_TOL, optimize, randomize_batch_norms, rel_err, rewritten_code, run
 
 
 def prepared(model):
@@ -137,13 +137,13 @@ def test_user_residual_block_gets_the_fused_add():
     model = prepared(MyNet())
     opt = optimize(model)
     for block in opt.blocks:
-        assert isinstance(block, fx.GraphModule)
+        assert isinstance(block, MyResidualBlock)  # the same class, its forward rewritten
         assert block.c1.post_op[0] == "relu" and block.c2.post_op[0] == "badd+relu"
         assert type(block.act) is nn.ReLU  # kept registered (used several times)
-        code = block.code
+        code = rewritten_code(block)
         assert "self.act" not in code and "self.n1" not in code and "iadd" not in code
-    assert opt.stem.post_op[0] == "none"  # F.relu in the model's own forward: the model is never replaced
-    assert not isinstance(opt, fx.GraphModule)
+    assert opt.stem.post_op[0] == "relu"  # F.relu in the model's own forward
+    assert isinstance(opt, MyNet) and "relu" not in rewritten_code(opt)
     assert list(opt.state_dict()) == list(model.state_dict())
     assert [n for n, _ in opt.named_modules()] == [n for n, _ in model.named_modules()]
     matches(model, opt, (2, 3, 8, 8), (1, 3, 7, 9))
@@ -176,11 +176,11 @@ class Wrapper(nn.Module):
 def test_functional_and_method_activations_are_fused():
     model = prepared(Wrapper(Activations()))
     opt = optimize(model)
-    assert isinstance(opt.inner, fx.GraphModule)
+    assert isinstance(opt.inner, Activations)
     assert [layer.post_op[0] for layer in opt.inner.layers] == ["relu", "relu", "sigmoid", "gelu_tanh", "leaky_relu",
                                                            "clamp", "clamp"]
     assert opt.inner.layers[4].post_op[1] == [0.2] and opt.inner.layers[6].post_op[1] == [0.0, 6.0]
-    assert "relu" not in opt.inner.code and "sigmoid" not in opt.inner.code
+    assert "relu" not in rewritten_code(opt.inner) and "sigmoid" not in rewritten_code(opt.inner)
     matches(model, opt, (3, 6), (2, 4, 6))
 
 
@@ -375,3 +375,90 @@ def test_a_sample_input_mismatch_in_place_is_an_error():
     model = prepared(Noisy())
     with pytest.raises(RuntimeError, match="inplace=False"):
         optimize(model, sample_input=torch.randn(1, 3, 4, 4), inplace=True)
+
+
+class RootBlock(nn.Module):
+    """Functional activations and a residual add in the model's own forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        y += x
+        return torch.relu(y)
+
+    def inference(self, x):  # reaches its layers through forward only
+        with torch.no_grad():
+            return self(x) * 2
+
+
+def test_the_models_own_forward_is_rewritten():
+    model = prepared(RootBlock())
+    opt = optimize(model)
+    assert isinstance(opt, RootBlock) and type(opt).__name__ == "RootBlock"
+    assert opt.conv1.post_op[0] == "relu" and opt.conv2.post_op[0] == "badd+relu"
+    assert "relu" not in rewritten_code(opt) and "forward" not in opt.__dict__
+    assert list(opt.state_dict()) == list(model.state_dict())
+    matches(model, opt, (2, 4, 6, 6), (1, 4, 5, 7))
+    x = torch.randn(1, 4, 5, 5)
+    assert rel_err(opt.inference(x), model.inference(x)) <= FP32_TOL
+
+
+class RootWithFeatures(RootBlock):
+    def features(self, x):  # calls conv1 and bn1 itself: they must stay what they were
+        return self.bn1(self.conv1(x))
+
+
+def test_layers_another_method_calls_are_left_alone():
+    model = prepared(RootWithFeatures())
+    with pytest.warns(UserWarning, match=r"RootWithFeatures.features\(\)"):
+        opt = optimize(model)
+    assert opt.conv1.post_op[0] == "none" and type(opt.bn1) is nn.BatchNorm2d
+    assert opt.conv2.post_op[0] == "badd+relu"  # not reachable from features()
+    x = torch.randn(1, 4, 5, 5)
+    assert rel_err(run(opt.features, x), run(model.features, x)) <= FP32_TOL
+    matches(model, opt, (1, 4, 5, 5))
+
+
+def _helper(module, x):
+    return module.conv1(x)
+
+
+class GivesSelfAway(RootBlock):
+    def probe(self, x):
+        return _helper(self, x)
+
+
+def test_a_method_giving_self_away_keeps_every_layer():
+    model = prepared(GivesSelfAway())
+    with pytest.warns(UserWarning, match=r"GivesSelfAway.probe\(\)"):
+        opt = optimize(model)
+    assert opt.conv1.post_op[0] == "none" and opt.conv2.post_op[0] == "none"
+    x = torch.randn(1, 4, 5, 5)
+    assert rel_err(run(opt.probe, x), run(model.probe, x)) <= FP32_TOL
+
+
+class InPlaceAlias(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 3, 1)
+        self.b = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        y = self.a(x)
+        alias = y
+        y += x  # in place: `alias` sees the sum
+        return F.relu(self.b(alias * 2 + y))
+
+
+def test_in_place_operators_keep_their_aliasing():
+    model = prepared(InPlaceAlias())
+    opt = optimize(model)
+    assert opt.b.post_op[0] == "relu" and "+=" in rewritten_code(opt)  # rewritten, the += kept
+    matches(model, opt, (1, 3, 4, 4))

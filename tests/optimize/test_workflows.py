@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import fx, nn
 
-from optimize_testutil import BF16_TOL, FP32_TOL, optimize, randomize_batch_norms, rel_err, run
-from test_dataflow_rewrites import MyNet
+from optimize_testutil import BF16_TOL, FP32_TOL, optimize, randomize_batch_norms, rel_err, rewritten_code, run
+from test_dataflow_rewrites import MyNet, MyResidualBlock
 
 
 def net():
@@ -52,6 +52,7 @@ def test_deepcopy_is_independent():
     before = run(opt, X)
     twin = copy.deepcopy(opt)
     assert rel_err(run(twin, X), before) <= 1e-6
+    assert isinstance(twin, MyNet) and twin.stem is not opt.stem and twin.stem.post_op[0] == "relu"
     changed = net()
     with torch.no_grad():
         for p in changed.parameters():
@@ -86,7 +87,10 @@ def test_whole_module_saves_and_loads(how):
         buf.seek(0)
         loaded = torch.load(buf)
     assert torch.equal(run(loaded, X), expected)
-    assert isinstance(loaded.blocks[0], fx.GraphModule) and loaded.blocks[0].c2.post_op[0] == "badd+relu"
+    assert isinstance(loaded.blocks[0], MyResidualBlock) and loaded.blocks[0].c2.post_op[0] == "badd+relu"
+    assert rewritten_code(loaded.blocks[0]) == rewritten_code(opt.blocks[0])
+    assert isinstance(loaded, MyNet) and loaded.stem.post_op[0] == "relu"  # the model's own forward rewritten
+    assert rewritten_code(loaded) == rewritten_code(opt)
     assert list(loaded.state_dict()) == list(opt.state_dict())
 
 
@@ -192,7 +196,7 @@ def test_custom_method_reaches_child_rewrites():
     model = randomize_batch_norms(Model()).eval()
     with pytest.warns(UserWarning, match="could not trace"):
         opt = optimize(model)
-    assert isinstance(opt.body.blocks[0], fx.GraphModule)
+    assert rewritten_code(opt.body.blocks[0]) is not None
     for batch in (1, 2):
         x = torch.randn(batch, 3, 8, 8)
         assert rel_err(run(opt.inference, x), run(model.inference, x)) <= FP32_TOL
@@ -212,3 +216,17 @@ def test_empty_batch():
     model = net()
     out = run(optimize(model), torch.randn(0, 3, 8, 8))
     assert out.shape == run(model, torch.randn(0, 3, 8, 8)).shape
+
+
+def test_state_dict_after_the_layers_ran_in_several_layouts():
+    """A layer whose packed weight was asked for in several layouts (input shapes that pick
+    different oneDNN kernels) still gives its weight back."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(64, 3, 3, padding=1), nn.Conv2d(3, 4, 3, padding=3)).eval()
+    opt = optimize(model)
+    for shape in ((1, 64, 16, 16), (2, 64, 5, 7), (1, 64, 1, 1)):
+        x = torch.randn(*shape)
+        assert rel_err(run(opt, x), run(model, x)) <= FP32_TOL
+    state = opt.state_dict()
+    for key, value in model.state_dict().items():
+        assert torch.equal(state[key], value), key

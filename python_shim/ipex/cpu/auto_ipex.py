@@ -71,6 +71,8 @@ def _summary(report):
     lines = [f"auto_ipex: {len(report.optimized)} module(s) optimised "
              f"({', '.join(report.optimized) or 'none'}), {report.calls} optimised call(s), "
              f"{report.rebuilds} rebuild(s), {len(report.eager)} left as they were"]
+    if report.graphs:
+        lines.append(f"auto_ipex: answering from traced graphs: {', '.join(report.graphs)}")
     lines += [f"auto_ipex: {name}: {reason}" for name, reason in report.eager]
     return "\n".join(lines)
 

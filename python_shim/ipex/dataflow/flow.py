@@ -4,6 +4,7 @@ import warnings
 
 from torch import nn
 
+from .entry_points import exposed_modules
 from .tracing import trace_regions
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -14,7 +15,8 @@ class DataFlow:
 
     A module may be rewritten only when it is `known(m)`: every module it is registered in
     had its code traced (so no unseen code can call it), nothing reads its attributes
-    directly (get_attr), and it is called exactly once in all traced code."""
+    directly (get_attr), it is called exactly once in all traced code, and no method other
+    than forward of a module above it may call it (exposed_modules)."""
 
     def __init__(self, model):
         self.regions, self.untraced, inlined = trace_regions(model)
@@ -29,6 +31,8 @@ class DataFlow:
                     owner, _, _ = node.target.rpartition(".")
                     self._read.add(id(region.root.get_submodule(owner)))
         self._covered = _covered(model, inlined)
+        self._exposed = exposed_modules(model)
+        self._model_class = type(model).__name__  # its other methods are the user's API: named in a warning
         self._keep = []
 
     def adopt(self, old, new):
@@ -38,6 +42,8 @@ class DataFlow:
         for facts in (self._read, self._covered):
             if id(old) in facts:
                 facts.add(id(new))
+        if id(old) in self._exposed:
+            self._exposed[id(new)] = self._exposed[id(old)]
         self._keep.append(old)  # ids stay unique while old could be freed
 
     def calls(self, module):
@@ -47,15 +53,27 @@ class DataFlow:
         """True when traced code reads the module's attributes (its weight, ...) itself."""
         return id(module) in self._read
 
-    def known(self, module):
-        return id(module) in self._covered and id(module) not in self._read and self.calls(module) == 1
+    def covered(self, module):
+        """True when only traced code can call the module (every module registering it was
+        traced through)."""
+        return id(module) in self._covered
 
-    def warn_untraced(self):
-        """One warning naming what could not be traced (and so is not rewritten)."""
+    def known(self, module):
+        return (id(module) in self._covered and id(module) not in self._read and self.calls(module) == 1
+                and id(module) not in self._exposed)
+
+    def warn_left_alone(self):
+        """One warning naming what could not be traced, one naming the methods other than
+        forward that keep layers from being rewritten (on the model's own class only)."""
         if self.untraced:
             names = ", ".join(self.untraced[:6]) + (", ..." if len(self.untraced) > 6 else "")
             warnings.warn(f"ipex.optimize: torch.fx could not trace the forward of {names}; layers called from "
-                          "there directly are left as they are (their data flow is unknown)", stacklevel=3)
+                          "there directly are left as they are (their data flow is unknown)", stacklevel=5)
+        methods = sorted({why for why in self._exposed.values() if why.startswith(self._model_class + ".")})
+        if methods:
+            names = ", ".join(methods[:6]) + (", ..." if len(methods) > 6 else "")
+            warnings.warn(f"ipex.optimize: the layers that {names} may call other than through forward are left as "
+                          "they are (rewriting them could change what those methods compute)", stacklevel=5)
 
 
 def _covered(model, inlined):
@@ -98,18 +116,3 @@ def common_owner(nodes):
             break
         common.append(parts[0])
     return ".".join(common)
-
-
-_MODULE_METHODS = set(dir(nn.Module))
-
-
-def has_public_methods(module):
-    """True when the class defines public methods besides nn.Module's and forward, which
-    callers might use (a GraphModule in its place would not have them)."""
-    for cls in type(module).__mro__:
-        if cls in (nn.Module, object):
-            continue
-        for name, value in vars(cls).items():
-            if not name.startswith("_") and name not in _MODULE_METHODS and callable(value):
-                return True
-    return False

@@ -134,8 +134,8 @@ def residual_add(node, value):
 
 
 def activation_chain(layer_node, region):
-    """(activation node, post-op, pass-through nodes between) when the layer's output goes,
-    through pass-throughs only, to one fusable activation and nowhere else."""
+    """([pass-throughs..., activation node], post-op) when the layer's output goes, through
+    pass-throughs only, to one fusable activation and nowhere else."""
     last, skipped = follow(layer_node, region)
     act = only_user(last)
     if act is None or act.args[0] is not last:
@@ -143,7 +143,7 @@ def activation_chain(layer_node, region):
     post_op = activation_of(act, region)
     if post_op is None:
         return None
-    return act, post_op, skipped
+    return [*skipped, act], post_op
 
 
 def residual_chain(layer_node, region):

@@ -1,11 +1,12 @@
-"""Replacing a child module by a torch.fx.GraphModule of its rewritten code.
+"""Rewriting a module's forward in place, keeping the module itself.
 
-The GraphModule is an ordinary module: it holds the child's own submodules, parameters and
-buffers under their names and in their order (FX would keep only those the graph reads),
-so state_dict() keys and named_modules() stay those of the original child."""
-import copy
-
-from torch import fx, nn
+The module stays the same object with the same registered modules, parameters and buffers
+(so state_dict() keys, named_modules(), hooks and every reference to it are unchanged); only
+its class becomes a subclass of its own class whose forward is the rewritten graph's code.
+isinstance() checks and the class's other methods (a custom `inference()` calling forward)
+keep working, and no instance attribute holds a function. The subclass pickles and deep-
+copies as (original class, graph): no generated class has to be importable."""
+from torch.fx.graph_module import _forward_from_src
 
 from ..nn.folding import FoldedBatchNorm
 from .tracing import trace
@@ -28,58 +29,52 @@ def drop_pass_throughs(graph, root):
             graph.erase_node(node)
 
 
-class RewrittenModule(fx.GraphModule):
-    """A GraphModule that keeps every registered module, parameter and buffer through
-    deepcopy and pickling (fx.GraphModule's own rebuild keeps only what the graph reads, and
-    its deepcopy ignores the memo, so links into the rest of the model would be duplicated)."""
+class RewrittenForward:
+    """Base of the classes rewrite_forward makes (after the module's own class in the MRO)."""
 
-    def __deepcopy__(self, memo):
-        state = {k: v for k, v in self.__dict__.items() if k != "_graph"}
-        state = copy.deepcopy(state, memo)
-        state["_graph"] = copy.deepcopy(self.graph)
-        return _rebuild(state)
+    _ipex_original_class = None
+    _ipex_graph = None
 
-    def __reduce__(self):
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_graph", "_code")}
-        graph = copy.deepcopy(self.graph)  # without the link back to this module
-        return _rebuild, (dict(state, _graph=graph),)
+    def __reduce_ex__(self, protocol):
+        state = self.__getstate__() if hasattr(type(self), "__getstate__") else self.__dict__
+        return _with_graph, (self._ipex_original_class, self._ipex_graph), state
 
 
-def _rebuild(state):
-    holder = nn.Module()
-    holder.__dict__.update(state)
-    gm = RewrittenModule(holder, state["_graph"], class_name=state.get("_class_name", "RewrittenModule"))
-    for key, value in state.items():
-        if key not in ("_graph", "_code"):
-            gm.__dict__[key] = value
-    gm.recompile()
-    return gm
+def _subclass(original_class, graph):
+    code = graph.python_code(root_module="self")
+    namespace = {
+        "forward": _forward_from_src(code.src, code.globals),
+        "_ipex_original_class": original_class,
+        "_ipex_graph": graph,
+        "__module__": original_class.__module__,
+        "__qualname__": original_class.__qualname__,
+        "__doc__": original_class.__doc__,
+    }
+    return type(original_class.__name__, (original_class, RewrittenForward), namespace)
 
 
-def graph_module_like(original, graph, constants):
-    """A GraphModule running `graph` that keeps exactly original's registered state."""
+def _with_graph(original_class, graph):
+    """An empty instance of original_class running graph (pickle and deepcopy then restore
+    its state)."""
+    cls = _subclass(original_class, graph)
+    return cls.__new__(cls)
+
+
+def original_class(module):
+    return module._ipex_original_class if isinstance(module, RewrittenForward) else type(module)
+
+
+def rewrite_forward(module, graph, constants):
+    """Makes module run `graph` (module-local targets) as its forward. Tensor constants FX
+    took from plain attributes or literals become plain attributes again."""
     graph.lint()
-    original.__dict__.update(constants)
-    try:
-        gm = RewrittenModule(original, graph, class_name=type(original).__name__)
-    finally:
-        for name in constants:
-            original.__dict__.pop(name, None)
-    gm._class_name = type(original).__name__
-    extra_buffers = {k: v for k, v in gm._buffers.items() if k not in original._buffers}
-    gm._parameters = dict(original._parameters)
-    gm._buffers = dict(original._buffers)
-    gm._non_persistent_buffers_set = set(original._non_persistent_buffers_set)
-    gm._modules = dict(original._modules)
-    for name, value in extra_buffers.items():  # tensor constants FX took from plain attributes
-        if "." not in name:
-            gm.register_buffer(name, value, persistent=False)
-    gm.training = original.training
-    gm.recompile()
-    return gm
+    module.__dict__.update(constants)
+    module.__class__ = _subclass(original_class(module), graph)
 
 
-def replace_child(model, qualname, new):
-    parent_name, _, name = qualname.rpartition(".")
-    parent = model.get_submodule(parent_name)
-    parent._modules[name] = new
+def rewritten_code(module):
+    """The Python source of a rewritten module's forward (None if it was not rewritten)."""
+    if not isinstance(module, RewrittenForward):
+        return None
+    return module._ipex_graph.python_code(root_module="self").src
+

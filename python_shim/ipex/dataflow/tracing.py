@@ -7,6 +7,7 @@ node remembering in `meta["owner"]` the qualified name of the module whose code 
 """
 import dis
 import inspect
+import operator
 import warnings
 
 import torch
@@ -77,6 +78,20 @@ class _Proxy(fx.Proxy):
 class _Attribute(fx.proxy.Attribute):
     def __iter__(self):
         return _unpack(self)
+
+
+def _in_place(op):
+    def method(self, other):
+        return self.tracer.create_proxy("call_function", op, (self, other), {})
+    return method
+
+
+# `out += y` on a proxy: torch 1.13's Proxy falls back to `out + y`, which drops the in-place
+# write that other names of `out` see; recorded as operator.iadd (FX prints it as `out += y`).
+for _name in ("iadd", "isub", "imul", "itruediv", "ifloordiv", "imod", "ipow", "imatmul", "iand", "ior", "ixor",
+              "ilshift", "irshift"):
+    for _cls in (_Proxy, _Attribute):
+        setattr(_cls, f"__{_name}__", _in_place(getattr(operator, _name)))
 
 
 class ScopedTracer(fx.Tracer):

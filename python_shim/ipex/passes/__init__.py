@@ -12,7 +12,7 @@ PIPELINE = (
     fold_weights,        # folded layers not prepacked: stock layers with folded weights
     fuse_activation,     # weights_prepack: activation post-ops
     fuse_residual_add,   # weights_prepack: residual add (+ activation) post-ops
-    rewrite_code,        # the code changes those fusions need (GraphModule children)
+    rewrite_code,        # the code changes those fusions need (rewritten forwards)
     tile_batches,        # batch_tiling
     verify_sample,       # sample_input: packs for its shapes, checks float32 results
 )

@@ -39,7 +39,7 @@ class Context:
         """The data flow of model's forward, traced on first use (after dropout removal)."""
         if self._flow is None:
             self._flow = DataFlow(model)
-            self._flow.warn_untraced()
+            self._flow.warn_left_alone()
         return self._flow
 
 

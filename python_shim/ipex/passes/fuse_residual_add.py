@@ -4,9 +4,7 @@ activation that alone uses the sum joins it ("badd+relu"): a residual block's la
 convolution, whoever wrote the block. The enclosing module's code is rewritten by the
 rewrite_code pass (the layer is then called as layer(x, other))."""
 from ..dataflow import patterns
-from .context import CodeEdit
-from .fuse_activation import fusable_layer
-from .rewrite_code import owner_for, scopes
+from .fusion import record_fusions
 
 
 def applies(ctx):
@@ -14,19 +12,4 @@ def applies(ctx):
 
 
 def run(model, ctx):
-    flow = ctx.flow(model)
-    for region in flow.regions:
-        for node in list(region.graph.nodes):
-            layer = fusable_layer(node, region, flow, ctx)
-            if layer is None:
-                continue
-            found = patterns.residual_chain(node, region)
-            if found is None:
-                continue
-            nodes, post_op = found
-            owner = owner_for(model, region, [node, *nodes])
-            if owner is not None:
-                ctx.edits.append(CodeEdit(owner, region.qualname(node.target), "residual", post_op,
-                                          scopes(region, [node, *nodes])))
-                ctx.claimed.add(id(layer))
-    return model
+    return record_fusions(model, ctx, "residual", patterns.residual_chain)

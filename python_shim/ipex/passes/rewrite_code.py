@@ -1,34 +1,26 @@
 """Pass: applies the fusions that need code changed (recorded by fuse_activation and
-fuse_residual_add) by replacing the smallest enclosing child module with a torch.fx
-GraphModule of its rewritten forward: the layer's call takes the residual operand
-(layer(x, other)), the fused add/activation calls disappear, and so do the calls of folded
-batch norms. Never the model itself, and never a module whose class has public methods
-besides forward (callers may use them); the GraphModule keeps the child's registered
-modules, parameters and buffers, so state_dict() keys do not change."""
+fuse_residual_add) by rewriting the forward of the smallest module whose code holds them
+(the model itself included): the layer's call takes the residual operand (layer(x, other)),
+the fused add/activation calls disappear, and so do the calls of folded batch norms.
+
+The module stays the same object of (a subclass of) its own class, with the same registered
+modules, parameters, buffers and hooks (dataflow.rewrite); its rewritten forward computes
+what the original did. Layers that another method of a module may call directly are never
+fused (DataFlow.known), so those methods compute what they did, too."""
 from ..dataflow import patterns
-from ..dataflow.flow import common_owner, has_public_methods
-from ..dataflow.rewrite import drop_pass_throughs, graph_module_like, replace_child, traced
-from ..dataflow.tracing import Region, has_hooks
+from ..dataflow.flow import common_owner
+from ..dataflow.rewrite import drop_pass_throughs, rewrite_forward, traced
+from ..dataflow.tracing import Region
 
 
 def applies(ctx):
     return bool(ctx.edits)
 
 
-def owner_for(model, region, nodes):
-    """Qualified name of the module whose code is to change for these nodes, or None."""
-    local = common_owner(nodes)
-    parts = local.split(".") if local else []
-    while True:
-        name = region.qualname(".".join(parts))
-        if not name:
-            return None  # the model itself is never replaced
-        module = model.get_submodule(name)
-        if not has_public_methods(module) and not has_hooks(module):
-            return name
-        if not parts:
-            return None  # the region's root, whose parent's code is not traced
-        parts.pop()
+def owner_for(region, nodes):
+    """Qualified name of the module whose code is to change for these nodes: the deepest one
+    whose code encloses them all (the model itself included)."""
+    return region.qualname(common_owner(nodes))
 
 
 def scopes(region, nodes):
@@ -36,10 +28,20 @@ def scopes(region, nodes):
     return frozenset(region.qualname(n.meta.get("owner", "")) for n in nodes)
 
 
+def _relative(name, owner):
+    if not owner:
+        return name
+    return "" if name == owner else name[len(owner) + 1:]
+
+
+def _depth(name):
+    return name.count(".") + 1 if name else 0
+
+
 def run(model, ctx):
     # Deepest first: a module holding another is rewritten after it, and keeps calling it
     # (only the modules whose code holds an edit's nodes are inlined).
-    for owner in sorted({e.owner for e in ctx.edits}, key=lambda n: -n.count(".")):
+    for owner in sorted({e.owner for e in ctx.edits}, key=lambda n: -_depth(n)):
         _rewrite(model, owner, [e for e in ctx.edits if e.owner == owner])
     return model
 
@@ -49,7 +51,8 @@ def _inlined(owner, edits):
     names = set()
     for edit in edits:
         for scope in edit.scopes:
-            parts = scope[len(owner) + 1:].split(".") if scope != owner else []
+            relative = _relative(scope, owner)
+            parts = relative.split(".") if relative else []
             names.update(".".join(parts[:i]) for i in range(len(parts) + 1))
     return names
 
@@ -63,7 +66,7 @@ def _rewrite(model, owner, edits):
     region = Region("", module, graph)
     applied = []
     for edit in edits:
-        local = edit.layer[len(owner) + 1:]
+        local = _relative(edit.layer, owner)
         calls = [n for n in graph.nodes if n.op == "call_module" and n.target == local]
         if len(calls) != 1:
             continue
@@ -75,7 +78,7 @@ def _rewrite(model, owner, edits):
     if not applied:
         return
     drop_pass_throughs(graph, module)
-    replace_child(model, owner, graph_module_like(module, graph, constants))
+    rewrite_forward(module, graph, constants)
     for layer, (name, args) in applied:
         layer.fuse_activation(name, args)
 
@@ -84,7 +87,7 @@ def _fuse_activation(graph, region, layer_node, expected):
     found = patterns.activation_chain(layer_node, region)
     if found is None or tuple(found[1]) != tuple(expected):
         return False
-    act = found[0]
+    act = found[0][-1]
     act.replace_all_uses_with(act.args[0])
     graph.erase_node(act)
     return True

@@ -47,4 +47,14 @@ struct TopologyError : std::runtime_error {
 // HWLOC_XMLFILE in the environment is honoured by hwloc itself when xml_path is empty.
 Topology load_topology(const std::string& xml_path);
 
+// This machine's topology as an hwloc XML document, for load_this_machine in other processes
+// on the same machine (ranks started next to the launcher), which then skip hwloc's walk of
+// sysfs.
+std::string this_machine_xml();
+
+// This machine, from an XML document this_machine_xml() wrote on it since the last boot: the
+// hardware comes from the file, what this process may use (cgroup cpuset, affinity mask) is
+// read from the system as load_topology("") does.
+Topology load_this_machine(const std::string& xml_path);
+
 }  // namespace ipex::affinity

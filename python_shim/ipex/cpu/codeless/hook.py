@@ -25,7 +25,9 @@ import weakref
 import torch
 from torch import nn
 
+from ... import frontend
 from . import fingerprint
+from . import memory
 from . import trace_check
 
 MAX_REBUILDS = 2
@@ -37,6 +39,7 @@ _TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 0.1}
 class Report:
     def __init__(self):
         self.optimized = []   # class names of the models that got a copy
+        self.graphs = []      # those whose copy is a traced graph
         self.eager = []       # (class name, why it runs eagerly)
         self.calls = 0        # calls answered by optimized copies
         self.rebuilds = 0
@@ -48,6 +51,7 @@ class _Entry:
     def __init__(self):
         self.copy = None        # the optimized model, or None: run the original
         self.graph = False      # copy is a traced graph: inputs need an accepted path
+        self.graphs_made = 0    # frozen graphs are never freed (see _make_copy): at most one
         self.path = None        # TracedPath of the first call (graph copies)
         self.accepted = set()   # input signatures whose trace took that path
         self.rejected = set()
@@ -166,6 +170,13 @@ class CodelessHook:
         self._lock = threading.RLock()
         self.data_log = fingerprint.DataAccessLog()
         self._original_call = None
+
+    def copy_of(self, model):
+        """The optimized copy now answering for `model`, or None (for tests and debugging)."""
+        with self._lock:
+            entry = self._entries.get(id(model))
+            ref = self._refs.get(id(model))
+            return entry.copy if entry is not None and ref is not None and ref() is model else None
 
     # --- installing -------------------------------------------------------------------
     def install(self):
@@ -327,6 +338,8 @@ class CodelessHook:
                 warnings.warn(f"auto_ipex: {name} runs as it is: {reason}")
             elif first:
                 self.report.optimized.append(name)
+                if entry.graph:
+                    self.report.graphs.append(name)
         # A call that changed the model (lazy initialisation, a forward that keeps state)
         # leaves no copy, and the next call builds again.
         entry.state = None if changed_itself else before
@@ -340,7 +353,11 @@ class CodelessHook:
         """Sets entry.copy (a graph where the trace is proven, else eager); the reason it
         could not, else None."""
         path, inputs = None, None
-        if self.graph_mode and _structure(out) is not None:
+        # A frozen TorchScript graph keeps its constants (the folded weights) and ipex's
+        # packed ones in torch's global compilation unit after it is dropped (pytorch#96726;
+        # torch.jit.freeze alone shows it). So a model gets at most one graph: once its
+        # weights change, its copies are eager ones, whose memory is freed on each rebuild.
+        if self.graph_mode and entry.graphs_made == 0 and _structure(out) is not None:
             try:
                 inputs = trace_check.positional_inputs(module, args, kwargs)
                 with self.nested():
@@ -353,10 +370,14 @@ class CodelessHook:
             try:
                 with self.nested(), warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    with _tensors_kept(module):
+                    # The copy shares the weights it does not replace: any change of the
+                    # model's tensors rebuilds it anyway.
+                    with _tensors_kept(module), frontend.sharing_weights():
                         copy = self._optimize(module, dtype=self.dtype, inplace=False, **extra)
                     is_graph = graph and any(isinstance(m, torch.jit.ScriptModule) for m in copy.modules())
-                    with torch.no_grad(), torch.cpu.amp.autocast(enabled=self.dtype == torch.bfloat16):
+                    # The copy's first call packs its layers (see memory.py).
+                    with torch.no_grad(), torch.cpu.amp.autocast(enabled=self.dtype == torch.bfloat16), \
+                            memory.released_per_layer(copy):
                         got = copy(*inputs) if is_graph else copy(*args, **kwargs)
             except Exception as e:  # the program must run even where optimisation cannot
                 errors.append(f"{type(e).__name__}: {e}".splitlines()[0])
@@ -368,6 +389,7 @@ class CodelessHook:
                 continue
             entry.copy, entry.graph = copy, is_graph
             if is_graph:
+                entry.graphs_made += 1
                 entry.path = path
                 entry.accepted.add(trace_check.signature((args, kwargs)))
             return None
