@@ -93,18 +93,23 @@ bool is_local_address(const std::string& host) {
     return false;
 }
 
-pid_t spawn_quiet(const std::vector<std::string>& argv) {
+// Starts argv in a process group of its own (killable as a whole) with stdin and stderr on
+// /dev/null and stdout on `stdout_fd` (/dev/null when -1). The pid, or -1 with errno set.
+pid_t spawn_quiet(const std::vector<std::string>& argv, int stdout_fd = -1) {
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    if (stdout_fd >= 0)
+        posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
+    else
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // killable as a whole
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
     posix_spawnattr_setpgroup(&attr, 0);
     pid_t pid = -1;
     const int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
@@ -123,24 +128,9 @@ std::optional<std::string> command_output(const std::vector<std::string>& argv,
                                           std::chrono::milliseconds timeout) {
     int out[2];
     if (pipe2(out, O_CLOEXEC) != 0) return std::nullopt;
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    pid_t pid = -1;
-    const int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
+    const pid_t pid = spawn_quiet(argv, out[1]);
     close(out[1]);
-    if (rc != 0) {
+    if (pid < 0) {
         close(out[0]);
         return std::nullopt;
     }
