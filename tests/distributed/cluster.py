@@ -229,5 +229,11 @@ def namespaces_refused():
                             timeout=20)
     if result.returncode != 0:
         return f"this machine refuses network namespaces: {result.stderr.strip()}"
+    # Entering the namespace is a second step that can fail on its own: `ip -n` remounts /
+    # as a slave, which a chroot whose / is no mount point refuses.
+    entered = subprocess.run(["ip", "-n", probe, "link", "set", "lo", "up"],
+                             capture_output=True, text=True, timeout=20)
     subprocess.run(["ip", "netns", "del", probe], capture_output=True, timeout=20)
+    if entered.returncode != 0:
+        return f"this machine refuses entering network namespaces: {entered.stderr.strip()}"
     return None

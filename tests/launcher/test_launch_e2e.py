@@ -220,9 +220,18 @@ def test_log_dir_keeps_every_run(ipexrun, tmp_path):
             assert (tmp_path / name).read_text() == f"hello from {index}\n"
 
 
+def default_signals():
+    """Runs in the child before exec. A test that signals the launcher must not depend on how
+    pytest was started: nohup or a background job leaves SIGHUP or SIGINT ignored, exec keeps
+    that, and ipexrun rightly leaves an ignored signal ignored."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def start(ipexrun, program):
     return subprocess.Popen([ipexrun, *TWO, *program], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=clean_env())
+                            stderr=subprocess.PIPE, text=True, env=clean_env(),
+                            preexec_fn=default_signals)
 
 
 def wait_started(proc, count):
@@ -276,6 +285,7 @@ def test_ctrl_c_on_the_terminal_reaches_the_instances(ipexrun):
     pid, terminal = pty.fork()
     if pid == 0:  # child: session leader with the pty as its controlling terminal
         try:
+            default_signals()
             os.execve(ipexrun, [ipexrun, *TWO, "/bin/sh", "-c", script, marker], clean_env())
         finally:
             os._exit(127)
