@@ -1,6 +1,7 @@
 """Inference modules backed by prepacked oneDNN contexts (torch.ops.ipex.*).
 
-The weight lives only inside the context, in the layout the primitive wants; `weight` and
+The weight lives only inside the context, in the layout the primitive wants (where that is
+PyTorch's own layout, the tensor the layer was packed from, not a copy); `weight` and
 `bias` are read-only views materialised on access in PyTorch's shape, and state_dict() /
 load_state_dict() use the original keys and shapes (with any folded batch norm undone), so a
 state dict moves freely between the original and the optimized model.
@@ -94,6 +95,12 @@ class _Packed(nn.Module):
         self._post_name = str(name)
         self._post_args = [float(a) for a in args]
 
+    def own_weights(self):
+        """Repacks from copies: a context may read the tensors it was packed from where they
+        are (see linear_prepack), and these may be another model's."""
+        self._ctx = self._pack(self._ctx.weight(), self._ctx.bias())
+        self._runner = None
+
     def fuse_activation(self, name, args):
         self.post_op = (name, args)
 
@@ -139,10 +146,11 @@ class _Packed(nn.Module):
         # `layer.weight = ...` / `layer.bias = ...` as on a stock layer: the layer repacks.
         if name in ("weight", "bias") and "_ctx" in self.__dict__:
             w, b = self._public()
+            # Copies: the context may read what it is given where it is (see own_weights).
             if name == "weight":
-                w = value.detach()
+                w = value.detach().clone()
             else:
-                b = None if value is None else value.detach()
+                b = None if value is None else value.detach().clone()
                 self._had_bias = value is not None
             self._repack(w, b)
             return
@@ -213,12 +221,12 @@ class _Packed(nn.Module):
         if "weight" not in vals:
             return
         w_now, b_now = self._public()
-        w = vals["weight"].detach()
+        w = vals["weight"].detach().clone()  # loading copies, as into a parameter
         if tuple(w.shape) != tuple(w_now.shape):
             error_msgs.append(f"size mismatch for {prefix}weight: copying a param with shape {tuple(w.shape)}, "
                               f"the shape in current model is {tuple(w_now.shape)}.")
             return
-        b = vals["bias"].detach() if "bias" in vals else b_now  # a missing bias keeps its value
+        b = vals["bias"].detach().clone() if "bias" in vals else b_now  # a missing bias keeps its value
         w = w.float() if self._bn is not None else w
         if self._bn is not None and self._bn.loads_after(self):
             # load_state_dict visits children in order and hands each only its own keys:
@@ -226,6 +234,14 @@ class _Packed(nn.Module):
             self._bn.pending = (w, b)
         else:
             self._repack(w, b)
+
+
+def own_weights(module):
+    """Every packed layer in `module` repacks from copies of its weights (see
+    _Packed.own_weights)."""
+    for m in module.modules():
+        if isinstance(m, _Packed):
+            m.own_weights()
 
 
 @torch.jit.unused
