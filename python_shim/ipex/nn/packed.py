@@ -14,6 +14,8 @@ with a ScriptObject argument).
 """
 from typing import List, Optional, Tuple
 
+import contextlib
+import contextvars
 import copy
 
 import torch
@@ -51,6 +53,24 @@ def post_op_of(module):
     return name, args(module)
 
 
+# Set within reading_weights_in_place().
+_READ_IN_PLACE = contextvars.ContextVar("ipex_packed_read_in_place", default=False)
+
+
+@contextlib.contextmanager
+def reading_weights_in_place():
+    """Layers packed within this context may read the given layer's weight and bias where
+    they are (the kernels do where they take PyTorch's layout: float32 linears on CPUs whose
+    kernels want a plain layout), so an in-place edit of those shows in the packed layer.
+    For callers that rebuild on any change (see frontend.sharing_weights). Outside it a
+    packed layer gets copies of its own."""
+    token = _READ_IN_PLACE.set(True)
+    try:
+        yield
+    finally:
+        _READ_IN_PLACE.reset(token)
+
+
 class _Packed(nn.Module):
     """Shared state-dict plumbing; subclasses define _pack(weight, bias) and _out_dim."""
 
@@ -82,6 +102,8 @@ class _Packed(nn.Module):
         self._post_args = []
         w = layer.weight.detach()
         b = None if layer.bias is None else layer.bias.detach()
+        if not _READ_IN_PLACE.get():  # copies of its own: editing `layer` never changes this one
+            w, b = w.clone(), None if b is None else b.clone()
         self._repack(w, b)
 
     @property
@@ -94,12 +116,6 @@ class _Packed(nn.Module):
         name, args = value
         self._post_name = str(name)
         self._post_args = [float(a) for a in args]
-
-    def own_weights(self):
-        """Repacks from copies: a context may read the tensors it was packed from where they
-        are (see linear_prepack), and these may be another model's."""
-        self._ctx = self._pack(self._ctx.weight(), self._ctx.bias())
-        self._runner = None
 
     def fuse_activation(self, name, args):
         self.post_op = (name, args)
@@ -146,7 +162,7 @@ class _Packed(nn.Module):
         # `layer.weight = ...` / `layer.bias = ...` as on a stock layer: the layer repacks.
         if name in ("weight", "bias") and "_ctx" in self.__dict__:
             w, b = self._public()
-            # Copies: the context may read what it is given where it is (see own_weights).
+            # Copies: the context may read what it is given where it is.
             if name == "weight":
                 w = value.detach().clone()
             else:
@@ -234,14 +250,6 @@ class _Packed(nn.Module):
             self._bn.pending = (w, b)
         else:
             self._repack(w, b)
-
-
-def own_weights(module):
-    """Every packed layer in `module` repacks from copies of its weights (see
-    _Packed.own_weights)."""
-    for m in module.modules():
-        if isinstance(m, _Packed):
-            m.own_weights()
 
 
 @torch.jit.unused

@@ -4,15 +4,16 @@ PackedTransformerEncoderLayer, a whole nn.TransformerEncoder a PackedTransformer
 keeps stock's nested-tensor results for padded batches). A bare layer passed to optimize() is
 itself replaced.
 
-The kernels may read a weight where it is instead of copying it (a plain-layout kernel), and
-the model being optimized shares the original's tensors: unless the options share weights
-(codeless mode), every packed layer gets copies of its own, so that editing the original
-never changes the result."""
+The model being optimized shares the original's tensors, and a packed layer may read them
+where they are: only when the options share weights (codeless mode); otherwise packed layers
+get copies of their own, so that editing the original never changes the result."""
+import contextlib
+
 from torch import nn
 
 from .._kernels import ops
 from ..dataflow.tracing import editable_modules, has_hooks, stock_type
-from ..nn.packed import PackedConv, PackedLinear, own_weights
+from ..nn.packed import PackedConv, PackedLinear, reading_weights_in_place
 from ..nn.transformer import PackedTransformerEncoder, PackedTransformerEncoderLayer, can_pack, can_pack_encoder
 
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -24,6 +25,11 @@ def applies(ctx):
 
 def run(model, ctx):
     ops()  # fails early and clearly if the kernels are not built
+    with reading_weights_in_place() if ctx.opts.share_weights else contextlib.nullcontext():
+        return _replace_layers(model, ctx)
+
+
+def _replace_layers(model, ctx):
     packed = {}  # id(original) -> replacement: a shared layer stays one shared module
 
     def replacement(m):
@@ -54,17 +60,15 @@ def _packed(m, ctx):
         return None  # its hooks expect the stock module
     dtype = ctx.opts.dtype
     base = stock_type(m)
-    new = None
     if base in CONVS or base is nn.Linear:
         bn = ctx.folded.get(id(m))
-        new = (PackedLinear if base is nn.Linear else PackedConv)(m, dtype, bn=bn)
+        layer = (PackedLinear if base is nn.Linear else PackedConv)(m, dtype, bn=bn)
         if bn is not None:
-            bn.retarget(new)
-            ctx.folded[id(new)] = bn
-    elif base is nn.TransformerEncoderLayer and can_pack(m):
-        new = PackedTransformerEncoderLayer(m, dtype)
-    elif base is nn.TransformerEncoder and can_pack_encoder(m) and not any(has_hooks(x) for x in m.modules()):
-        new = PackedTransformerEncoder(m, dtype)
-    if new is not None and not ctx.opts.share_weights:
-        own_weights(new)
-    return new
+            bn.retarget(layer)
+            ctx.folded[id(layer)] = bn
+        return layer
+    if base is nn.TransformerEncoderLayer and can_pack(m):
+        return PackedTransformerEncoderLayer(m, dtype)
+    if base is nn.TransformerEncoder and can_pack_encoder(m) and not any(has_hooks(x) for x in m.modules()):
+        return PackedTransformerEncoder(m, dtype)
+    return None
