@@ -97,6 +97,8 @@ LinearContext::LinearContext(const at::Tensor& weight, const c10::optional<at::T
     m.requested = dtype;
     const bool packable = kernel_dtype(dtype);
     m.compute = packable ? compute_dtype(dtype, "ipex linear_prepack") : dtype;
+    // The caller's own tensor when it is contiguous in the compute type: kernels that take a
+    // plain layout read it where it is (see reading_weight_as_given).
     at::Tensor w = weight.detach().to(m.compute).contiguous();
     m.matmul = prefer_matmul();
     m.blocks = allow_blocks();
