@@ -1,6 +1,7 @@
 #include "benchmark_run.h"
 
 #include "distributed_report.h"
+#include "host_name.h"
 
 #include <limits.h>
 #include <spawn.h>
@@ -33,12 +34,6 @@ std::string utc_now() {
     char text[32];
     std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return text;
-}
-
-std::string host_name() {
-    char name[HOST_NAME_MAX + 1] = {};
-    if (gethostname(name, sizeof name - 1) != 0) return "localhost";
-    return name;
 }
 
 std::string number_text(double v) {
@@ -130,7 +125,8 @@ BenchmarkOutcome run_benchmark(const LaunchPlan& plan, const SupervisorOptions& 
     BenchmarkOutcome outcome;
     CollectorSettings settings;
     settings.progress = run.progress && isatty(STDERR_FILENO);
-    settings.node = host_name();
+    const std::string host = this_host_name();
+    settings.node = host.empty() ? "localhost" : host;
     settings.listen_fd = run.listen_fd;
     settings.remote_ranks = run.remote_ranks;
     settings.rank_key = run.rank_key;

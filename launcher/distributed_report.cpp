@@ -1,5 +1,7 @@
 #include "distributed_report.h"
 
+#include "host_name.h"
+
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -24,13 +26,6 @@ namespace {
 // at most a few of these for ranks that have not connected.
 constexpr int kConnectTimeoutMs = 5000;
 constexpr int kSendTimeoutMs = 10000;
-
-std::string short_host_name() {
-    char name[256] = {};
-    gethostname(name, sizeof name - 1);
-    std::string host = name;
-    return host.substr(0, host.find('.'));
-}
 
 // The hosts of --hostfile, then the master: what the other nodes are. A hostfile that cannot
 // be read is run_distributed's to report.
@@ -154,7 +149,7 @@ int run_reporting_rank(const LaunchPlan& plan, const SupervisorOptions& supervis
     const int fd = connect_within(host, port, kConnectTimeoutMs);
     const auto rank = instance->env.find("RANK");
     const std::string hello =
-        "hello " + short_host_name() + " " +
+        "hello " + short_host_name(this_host_name()) + " " +
         (rank != instance->env.end() ? rank->second : std::to_string(instance->index)) + " " +
         affinity::format_id_list(instance->cpus) + " " + key + "\n";
     if (fd < 0 || !send_all(fd, hello, kSendTimeoutMs)) {

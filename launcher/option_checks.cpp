@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "finite_number.h"
 #include "ipex/affinity/user_text.h"
 
 namespace ipex::launcher {
@@ -18,16 +19,6 @@ std::string format_bound(double value) {
 }
 
 }  // namespace
-
-std::optional<double> parse_finite_number(const std::string& text) {
-    if (text.empty()) return std::nullopt;
-    char* end = nullptr;
-    errno = 0;
-    const double value = std::strtod(text.c_str(), &end);
-    if (end == text.c_str() || *end != '\0' || errno == ERANGE || !std::isfinite(value))
-        return std::nullopt;
-    return value;
-}
 
 CLI::Validator number_within(double min, double max, bool min_allowed, const std::string& unit) {
     const std::string range = (min_allowed ? "from " : "above ") + format_bound(min) +

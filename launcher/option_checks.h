@@ -4,13 +4,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include <optional>
 #include <string>
 
 namespace ipex::launcher {
-
-// A finite decimal number, the whole text; nullopt for "", "1x", "nan", "inf", overflow.
-std::optional<double> parse_finite_number(const std::string& text);
 
 // A number in [min, max] ((min, max] when min_allowed is false), named with its unit in the
 // error: "takes seconds from 0 to 3600, not 'nan'".

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 
+#include "host_name.h"
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
 #include "ipex/affinity/rank_share.h"
@@ -196,12 +197,7 @@ MachineProbes real_probes(const allocator::Environment& env) {
     p.which = [path_var = lookup(env, "PATH"), is_exec = p.is_executable](const std::string& name) {
         return search_path(path_var, name, is_exec);
     };
-    p.host_name = [] {
-        char name[256] = {};
-        if (gethostname(name, sizeof name - 1) != 0) return std::string();
-        const std::string full = name;
-        return full.substr(0, full.find('.'));
-    };
+    p.host_name = [] { return short_host_name(this_host_name()); };
     return p;
 }
 

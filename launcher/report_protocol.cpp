@@ -1,5 +1,7 @@
 #include "report_protocol.h"
 
+#include "finite_number.h"
+
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -21,11 +23,10 @@ ReportMessage malformed(const std::string& why) {
 
 // A whole field as a finite number >= 0, else false.
 bool parse_amount(const std::string& field, double& out) {
-    if (field.empty()) return false;
-    char* end = nullptr;
-    errno = 0;
-    out = std::strtod(field.c_str(), &end);
-    return errno == 0 && end == field.c_str() + field.size() && std::isfinite(out) && out >= 0;
+    const auto value = parse_finite_number(field);
+    if (!value || *value < 0) return false;
+    out = *value;
+    return true;
 }
 
 std::vector<std::string> split(const std::string& line) {

@@ -6,11 +6,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace ipex::launcher {
 
@@ -113,24 +117,50 @@ OrphanAdoption::~OrphanAdoption() {
     prctl(PR_SET_CHILD_SUBREAPER, previous_);
 }
 
-int kill_adopted_children() {
-    // Needs CONFIG_PROC_CHILDREN (every distribution kernel has it); the launcher is single-
-    // threaded, so its main thread's list is complete.
-    const std::string path = "/proc/self/task/" + std::to_string(getpid()) + "/children";
-    std::set<pid_t> handled;
-    for (;;) {
-        std::ifstream file(path);
-        std::vector<pid_t> children;
-        for (pid_t pid; file >> pid;)
-            if (handled.insert(pid).second) children.push_back(pid);
-        // Killing a child can hand us its own children; stop when nothing new shows up.
-        if (children.empty()) return static_cast<int>(handled.size());
-        for (pid_t pid : children) {
-            if (kill(pid, SIGKILL) != 0) continue;  // not ours to kill (EPERM): do not wait
-            while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-            }
-        }
+namespace {
+
+// The launcher's living children, after reaping the ones that have exited. Needs
+// CONFIG_PROC_CHILDREN (every distribution kernel has it); the launcher is single-threaded,
+// so its main thread's list is complete.
+std::vector<pid_t> living_children() {
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
     }
+    std::ifstream file("/proc/self/task/" + std::to_string(getpid()) + "/children");
+    std::vector<pid_t> children;
+    for (pid_t pid; file >> pid;) children.push_back(pid);
+    return children;
+}
+
+}  // namespace
+
+int end_adopted_children(std::chrono::milliseconds wait, std::chrono::milliseconds grace) {
+    using Clock = std::chrono::steady_clock;
+    const auto term_at = Clock::now() + wait;
+    std::optional<Clock::time_point> kill_at;
+    std::set<pid_t> signalled;
+    // Ending a child can hand the launcher that child's own children: go on until none is left.
+    for (std::vector<pid_t> children; !(children = living_children()).empty();) {
+        const auto now = Clock::now();
+        for (pid_t pid : children) {
+            // A helper that made itself a group (or session) leader takes its group along.
+            const pid_t target = getpgid(pid) == pid ? -pid : pid;
+            if (kill_at && now >= *kill_at) {
+                kill(target, SIGKILL);
+            } else if (now >= term_at && signalled.count(pid) == 0) {
+                kill(target, SIGTERM);
+                kill(target, SIGCONT);
+            } else {
+                continue;
+            }
+            signalled.insert(pid);
+            if (!kill_at) kill_at = now + grace;
+        }
+        // A child that cannot be signalled (EPERM) and never exits would keep this loop
+        // going; SIGKILL time is the last chance it gets.
+        if (kill_at && now >= *kill_at + wait) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return static_cast<int>(signalled.size());
 }
 
 std::string signal_name(int sig) {

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <csignal>
 #include <string>
 #include <vector>
@@ -47,7 +48,7 @@ void signal_group(pid_t group, int sig);
 
 // While an object of this class lives, the launcher is a child subreaper: descendants that
 // lose their parent (daemonised helpers, setsid'd grandchildren) become its children instead
-// of init's, so kill_adopted_children() can still end them.
+// of init's, so end_adopted_children() can still end them.
 class OrphanAdoption {
   public:
     OrphanAdoption();
@@ -59,9 +60,10 @@ class OrphanAdoption {
     int previous_ = 0;
 };
 
-// SIGKILLs and reaps every remaining child of the launcher; returns how many there were.
+// Ends every remaining child of the launcher: each gets `wait` to exit by itself, then
+// SIGTERM, then SIGKILL `grace` later; all are reaped. Returns how many had to be signalled.
 // Meant for the very end, when every instance has been reaped.
-int kill_adopted_children();
+int end_adopted_children(std::chrono::milliseconds wait, std::chrono::milliseconds grace);
 
 // "SIGTERM" for 15; "signal 77" for numbers without a name.
 std::string signal_name(int sig);

@@ -37,6 +37,11 @@ using Clock = std::chrono::steady_clock;
 // the instance's process group can hold a pipe open that long.
 constexpr std::chrono::milliseconds kDrainTime{500};
 
+// How long the processes an instance leaves behind get to end by themselves (multiprocessing's
+// resource tracker, torch's shared-memory manager: they clean up and exit once their parent is
+// gone) before they are sent SIGTERM, and SIGKILL a grace period later.
+constexpr std::chrono::milliseconds kLeftoverWait{500};
+
 // The exit code of a run whose instances all succeeded but whose output did not all reach
 // the log files.
 constexpr int kLostOutputExitCode = 1;
@@ -51,6 +56,10 @@ struct Instance {
     std::string status = "not started";
     std::optional<int> code;  // exit code as the launcher reports it (128 + signal)
     bool log_failure_reported = false;
+    // Once the instance's own process has ended: its group still has processes in it.
+    bool group_left = false;
+    std::optional<Clock::time_point> group_term_at;  // SIGTERM what is left then
+    std::optional<Clock::time_point> group_kill_at;  // and SIGKILL it then
 };
 
 // The launcher's own messages: the caller's default logger (stderr) plus, with a log
@@ -117,7 +126,10 @@ class Supervision {
     std::vector<std::string> incomplete_logs() const;
     void reap();
     void finished(Instance& in, int wait_status);
+    void end_leftovers(Clock::time_point now);
+    void close_group(Instance& in);
     bool all_ended() const;
+    bool any_group_left() const;
     bool all_output_closed() const;
     int poll_timeout() const;
     std::string summary() const;
@@ -135,6 +147,7 @@ class Supervision {
     std::vector<Instance> instances_;
     int first_failed_ = -1;                     // index into instances_
     int launcher_signal_ = 0;                   // first of SIGINT/SIGTERM/SIGHUP received
+    bool stopping_ = false;                     // the instances have been told to stop
     std::optional<Clock::time_point> kill_at_;  // SIGKILL whatever still runs
     std::optional<Clock::time_point> drain_until_;
     enum class Verdict { kNone, kAwaited, kGo, kRefused };
@@ -195,9 +208,17 @@ void Supervision::start_all() {
 }
 
 void Supervision::stop_others(int sig) {
-    for (Instance& in : instances_)
-        if (in.running) signal_group(in.pid, sig);
+    stopping_ = true;
     if (!kill_at_) kill_at_ = Clock::now() + options_.grace;
+    for (Instance& in : instances_) {
+        if (in.running) {
+            signal_group(in.pid, sig);
+        } else if (in.group_left && in.group_term_at) {  // still waiting for it to end itself
+            signal_group(in.pid, sig);
+            in.group_term_at.reset();
+            in.group_kill_at = kill_at_;
+        }
+    }
 }
 
 void Supervision::on_launcher_signal(int sig) {
@@ -266,9 +287,15 @@ void Supervision::finished(Instance& in, int wait_status) {
     in.ended = Clock::now();
     in.code = exit_code(wait_status);
     in.status = status_text(wait_status);
-    // Whatever the instance left behind in its group has lost its reason to live.
-    signal_group(in.pid, SIGKILL);
-    watchdog_.forget(in.pid);
+    // Whatever the instance left behind in its group has lost its reason to live: it gets a
+    // moment to end by itself, then SIGTERM, then SIGKILL (end_leftovers). When the run is
+    // stopping, the group has had the stop signal already.
+    in.group_left = true;
+    const auto now = Clock::now();
+    if (!stopping_)
+        in.group_term_at = now + kLeftoverWait;
+    else
+        in.group_kill_at = kill_at_ ? *kill_at_ : now;
 
     const int index = static_cast<int>(&in - instances_.data());
     if (options_.observer) options_.observer->ended(static_cast<std::size_t>(index), wait_status);
@@ -323,6 +350,46 @@ void Supervision::reap() {
     }
 }
 
+// Moves the groups of ended instances along: empty ones are done, the others get SIGTERM and
+// then SIGKILL when their times come.
+void Supervision::end_leftovers(Clock::time_point now) {
+    for (Instance& in : instances_) {
+        if (!in.group_left) continue;
+        // ESRCH: nothing is left (the launcher reaps adopted zombies before it gets here).
+        if (kill(-in.pid, 0) != 0 && errno == ESRCH) {
+            close_group(in);
+        } else if (in.group_term_at && now >= *in.group_term_at) {
+            if (verdict_ != Verdict::kRefused)
+                log_.log->warn("{} left processes running; sending them SIGTERM",
+                               instance_name(*in.plan));
+            signal_group(in.pid, SIGTERM);
+            signal_group(in.pid, SIGCONT);
+            in.group_term_at.reset();
+            in.group_kill_at = now + options_.grace;
+        } else if (in.group_kill_at && now >= *in.group_kill_at) {
+            if (!launcher_signal_ && verdict_ != Verdict::kRefused)
+                log_.log->warn(
+                    "processes left by {} did not stop within the grace period; "
+                    "killing them",
+                    instance_name(*in.plan));
+            signal_group(in.pid, SIGKILL);
+            close_group(in);
+        }
+    }
+}
+
+void Supervision::close_group(Instance& in) {
+    in.group_left = false;
+    in.group_term_at.reset();
+    in.group_kill_at.reset();
+    watchdog_.forget(in.pid);
+}
+
+bool Supervision::any_group_left() const {
+    return std::any_of(instances_.begin(), instances_.end(),
+                       [](const Instance& in) { return in.group_left; });
+}
+
 bool Supervision::all_ended() const {
     return std::none_of(instances_.begin(), instances_.end(),
                         [](const Instance& in) { return in.running; });
@@ -335,7 +402,14 @@ bool Supervision::all_output_closed() const {
 
 int Supervision::poll_timeout() const {
     std::optional<Clock::time_point> next = kill_at_;
-    if (drain_until_ && (!next || *drain_until_ < *next)) next = drain_until_;
+    const auto sooner = [&next](const std::optional<Clock::time_point>& t) {
+        if (t && (!next || *t < *next)) next = t;
+    };
+    sooner(drain_until_);
+    for (const Instance& in : instances_) {
+        sooner(in.group_term_at);
+        sooner(in.group_kill_at);
+    }
     if (!next) return -1;
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(*next - Clock::now());
     return static_cast<int>(std::max<long>(0, left.count()));
@@ -380,7 +454,9 @@ int Supervision::run() {
                 }
             kill_at_.reset();
         }
-        if (all_ended() && (verdict_ != Verdict::kAwaited || launcher_signal_)) {
+        end_leftovers(now);
+        if (all_ended() && !any_group_left() &&
+            (verdict_ != Verdict::kAwaited || launcher_signal_)) {
             kill_at_.reset();
             if (all_output_closed()) break;
             if (!drain_until_) drain_until_ = now + kDrainTime;
@@ -419,13 +495,13 @@ int Supervision::run() {
                 in.fds[s] = -1;
             }
     watchdog_.finish();  // before the sweep below, which would take it for an orphan
-    const int orphans = kill_adopted_children();
+    const int orphans = end_adopted_children(kLeftoverWait, options_.grace);
     if (verdict_ == Verdict::kRefused) {  // nothing of the user's ran: the reason is all
         log_.log->error("{}", verdict_text_);
         return 1;
     }
     if (orphans > 0)
-        log_.log->warn("killed {} leftover process{} of the instances", orphans,
+        log_.log->warn("stopped {} process{} that had left the instances' process groups", orphans,
                        orphans == 1 ? "" : "es");
     for (Instance& in : instances_) report_log_failure(in);
 

@@ -1,5 +1,7 @@
 #include "topology_cache.h"
 
+#include "host_name.h"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -26,9 +28,8 @@ bool hwloc_redirected(const allocator::Environment& env) {
 std::string node_identity() {
     std::ifstream boot("/proc/sys/kernel/random/boot_id");
     std::string boot_id;
-    char host[256] = {};
-    if (!std::getline(boot, boot_id) || boot_id.empty() || gethostname(host, sizeof host - 1) != 0)
-        return "";
+    const std::string host = this_host_name();
+    if (!std::getline(boot, boot_id) || boot_id.empty() || host.empty()) return "";
     return boot_id + "/" + host;
 }
 

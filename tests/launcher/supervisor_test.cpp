@@ -93,6 +93,10 @@ std::vector<std::string> lines_of(const std::string& text, int index) {
     return lines;
 }
 
+bool exists(const std::string& path) {
+    return access(path.c_str(), F_OK) == 0;
+}
+
 // Alive = exists and is not a zombie.
 bool alive(pid_t pid) {
     const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
@@ -206,6 +210,65 @@ TEST(Supervisor, HelpersOfAnInstanceDoNotSurviveIt) {
     ASSERT_GT(escaped, 0);
     EXPECT_FALSE(alive(in_group));
     EXPECT_FALSE(alive(escaped));
+}
+
+// Like multiprocessing's resource tracker: a helper that notices its parent is gone, cleans
+// up and exits. It gets the time to do so, and nobody signals it.
+TEST(Supervisor, LeftoverHelperThatEndsByItselfIsLeftToFinish) {
+    TempDir tmp;
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0},
+                         "main=$$; (while kill -0 $main 2>/dev/null; do sleep 0.02; done; "
+                         "sleep 0.1; : > \"$1\") >/dev/null 2>&1 & exit 0",
+                         {tmp / "cleaned_up"})};
+    const RunResult r = run(plan, quick());
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(exists(tmp / "cleaned_up")) << r.err;
+    EXPECT_FALSE(contains(r.err, "SIGTERM")) << r.err;
+}
+
+TEST(Supervisor, LeftoverHelperGetsSigtermBeforeSigkill) {
+    TempDir tmp;
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0},
+                         "(trap ': > \"$1\"; exit 0' TERM; sleep 30 & wait) >/dev/null 2>&1 & "
+                         "exit 0",
+                         {tmp / "terminated"})};
+    const RunResult r = run(plan, quick(std::chrono::milliseconds(10000)));
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(exists(tmp / "terminated")) << r.err;
+    EXPECT_LT(r.seconds, 5.0);  // ended by SIGTERM, not after the grace period
+    EXPECT_TRUE(contains(r.err, "instance 0 left processes running; sending them SIGTERM"))
+        << r.err;
+}
+
+TEST(Supervisor, LeftoverIgnoringSigtermIsKilledAfterTheGracePeriod) {
+    TempDir tmp;
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0},
+                         "(trap '' TERM; exec sleep 30) >/dev/null 2>&1 & "
+                         "echo $! > \"$1\"; exit 0",
+                         {tmp / "pid"})};
+    const RunResult r = run(plan, quick(std::chrono::milliseconds(300)));
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_GE(r.seconds, 0.8);  // the leftover wait, then the grace period
+    EXPECT_LT(r.seconds, 5.0);
+    EXPECT_FALSE(alive(std::atoi(read_file(tmp / "pid").c_str())));
+    EXPECT_TRUE(contains(r.err, "did not stop within the grace period; killing them")) << r.err;
+}
+
+TEST(Supervisor, EscapedHelperGetsSigtermToo) {
+    TempDir tmp;
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0},
+                         "setsid sh -c 'trap \": > \\\"$0\\\"; exit 0\" TERM; sleep 30 & wait' "
+                         "\"$1\" >/dev/null 2>&1 & sleep 0.2; exit 0",
+                         {tmp / "terminated"})};
+    const RunResult r = run(plan, quick(std::chrono::milliseconds(10000)));
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(exists(tmp / "terminated")) << r.err;
+    EXPECT_LT(r.seconds, 5.0);
+    EXPECT_TRUE(contains(r.err, "that had left the instances' process groups")) << r.err;
 }
 
 TEST(Supervisor, OutputIsPrefixedLineByLineWithTheInstanceIndex) {
