@@ -521,22 +521,37 @@ class VerdictWriter {
     std::string shown_before_;
 };
 
+// Runs `plan` with the verdict written once its file `ready` exists; `went` tells whether
+// on_go was called.
+struct VerdictRun {
+    RunResult result;
+    bool went = false;
+    std::string shown_before;
+};
+
+VerdictRun run_with_verdict(const LaunchPlan& plan, const std::string& ready,
+                            const std::string& verdict_line) {
+    VerdictRun out;
+    VerdictWriter verdict(ready, verdict_line);
+    SupervisorOptions options = quick();
+    options.start_verdict_fd = verdict.fd();
+    options.on_go = [&out] { out.went = true; };
+    out.result = run(plan, options);
+    out.shown_before = verdict.shown_before();
+    return out;
+}
+
 }  // namespace
 
 TEST(Supervisor, OutputWaitsForTheStartVerdictAndGoLetsItThrough) {
     TempDir tmp;
     LaunchPlan plan;
     plan.instances = {sh(0, {0}, "echo early; : > \"$1\"; sleep 0.5; echo late", {tmp / "ready"})};
-    VerdictWriter verdict(tmp / "ready", "go\n");
-    SupervisorOptions options = quick();
-    options.start_verdict_fd = verdict.fd();
-    bool went = false;
-    options.on_go = [&went] { went = true; };
-    const RunResult r = run(plan, options);
-    EXPECT_EQ(r.code, 0) << r.err;
-    EXPECT_TRUE(went);
-    EXPECT_FALSE(contains(verdict.shown_before(), "early"));
-    EXPECT_TRUE(contains(r.out, "[0] early\n[0] late\n")) << r.out;
+    const VerdictRun v = run_with_verdict(plan, tmp / "ready", "go\n");
+    EXPECT_EQ(v.result.code, 0) << v.result.err;
+    EXPECT_TRUE(v.went);
+    EXPECT_FALSE(contains(v.shown_before, "early"));
+    EXPECT_TRUE(contains(v.result.out, "[0] early\n[0] late\n")) << v.result.out;
 }
 
 TEST(Supervisor, ARefusingVerdictStopsTheInstancesAndIsTheOnlyLine) {
@@ -545,14 +560,11 @@ TEST(Supervisor, ARefusingVerdictStopsTheInstancesAndIsTheOnlyLine) {
     plan.instances = {
         sh(0, {0}, "echo early; echo complaint >&2; : > \"$1\"; sleep 30", {tmp / "ready"}),
         sh(1, {1}, "sleep 30")};
-    VerdictWriter verdict(tmp / "ready", "host 'n9' does not answer through ssh (exit 255)\n");
-    SupervisorOptions options = quick();
-    options.start_verdict_fd = verdict.fd();
-    bool went = false;
-    options.on_go = [&went] { went = true; };
-    const RunResult r = run(plan, options);
+    const VerdictRun v =
+        run_with_verdict(plan, tmp / "ready", "host 'n9' does not answer through ssh (exit 255)\n");
+    const RunResult& r = v.result;
     EXPECT_EQ(r.code, 1) << r.err;
-    EXPECT_FALSE(went);
+    EXPECT_FALSE(v.went);
     EXPECT_LT(r.seconds, 10);
     EXPECT_EQ(r.out, "");
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -564,25 +576,20 @@ TEST(Supervisor, AVerdictStreamEndingWithoutGoRefuses) {
     TempDir tmp;
     LaunchPlan plan;
     plan.instances = {sh(0, {0}, ": > \"$1\"; echo early; sleep 30", {tmp / "ready"})};
-    VerdictWriter verdict(tmp / "ready", "");
-    SupervisorOptions options = quick();
-    options.start_verdict_fd = verdict.fd();
-    const RunResult r = run(plan, options);
-    EXPECT_EQ(r.code, 1);
-    EXPECT_EQ(r.out, "");
-    EXPECT_TRUE(contains(r.err, "refused before it started")) << r.err;
+    const VerdictRun v = run_with_verdict(plan, tmp / "ready", "");
+    EXPECT_EQ(v.result.code, 1);
+    EXPECT_FALSE(v.went);
+    EXPECT_EQ(v.result.out, "");
+    EXPECT_TRUE(contains(v.result.err, "refused before it started")) << v.result.err;
 }
 
 TEST(Supervisor, AnInstanceThatEndsBeforeTheVerdictIsReportedAfterIt) {
     TempDir tmp;
     LaunchPlan plan;
     plan.instances = {sh(0, {0}, "echo said; : > \"$1\"; exit 3", {tmp / "ready"})};
-    VerdictWriter verdict(tmp / "ready", "go\n");
-    SupervisorOptions options = quick();
-    options.start_verdict_fd = verdict.fd();
-    const RunResult r = run(plan, options);
-    EXPECT_EQ(r.code, 3) << r.err;
-    EXPECT_FALSE(contains(verdict.shown_before(), "said"));
-    EXPECT_TRUE(contains(r.out, "[0] said\n")) << r.out;
-    EXPECT_TRUE(contains(r.err, "failed (exit 3)")) << r.err;
+    const VerdictRun v = run_with_verdict(plan, tmp / "ready", "go\n");
+    EXPECT_EQ(v.result.code, 3) << v.result.err;
+    EXPECT_FALSE(contains(v.shown_before, "said"));
+    EXPECT_TRUE(contains(v.result.out, "[0] said\n")) << v.result.out;
+    EXPECT_TRUE(contains(v.result.err, "failed (exit 3)")) << v.result.err;
 }
