@@ -2,9 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
 #include <linux/limits.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,12 +18,13 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
-#include <set>
 #include <sstream>
-#include <thread>
 
 #include "distributed_plan.h"
+#include "host_probe.h"
+#include "report_link.h"
 #include "slurm_nodes.h"
+#include "start_gate.h"
 #include "supervisor.h"
 #include "topology_cache.h"
 
@@ -34,8 +33,6 @@ extern char** environ;
 namespace ipex::launcher {
 namespace {
 
-constexpr std::chrono::seconds kProbeTimeout{10};
-
 std::vector<std::string> read_hostfile(const std::string& path) {
     if (path.empty()) return {};
     std::ifstream in(path);
@@ -43,54 +40,6 @@ std::vector<std::string> read_hostfile(const std::string& path) {
     std::stringstream text;
     text << in.rdbuf();
     return parse_hostfile(text.str());
-}
-
-std::vector<sockaddr_storage> resolve(const std::string& host) {
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    std::vector<sockaddr_storage> out;
-    if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return out;
-    for (addrinfo* a = found; a; a = a->ai_next) {
-        sockaddr_storage s{};
-        std::memcpy(&s, a->ai_addr, a->ai_addrlen);
-        out.push_back(s);
-    }
-    freeaddrinfo(found);
-    return out;
-}
-
-std::string address_text(const sockaddr_storage& s) {
-    char text[INET6_ADDRSTRLEN] = {};
-    if (s.ss_family == AF_INET)
-        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(s).sin_addr, text, sizeof text);
-    else if (s.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(s).sin6_addr, text, sizeof text);
-    return text;
-}
-
-// A host is this machine when one of its addresses is loopback or belongs to an interface.
-bool is_local_address(const std::string& host) {
-    std::set<std::string> mine;
-    ifaddrs* list = nullptr;
-    if (getifaddrs(&list) == 0) {
-        for (ifaddrs* i = list; i; i = i->ifa_next) {
-            if (!i->ifa_addr ||
-                (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
-                continue;
-            sockaddr_storage s{};
-            std::memcpy(
-                &s, i->ifa_addr,
-                i->ifa_addr->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
-            mine.insert(address_text(s));
-        }
-        freeifaddrs(list);
-    }
-    for (const auto& a : resolve(host)) {
-        const std::string text = address_text(a);
-        if (text.rfind("127.", 0) == 0 || text == "::1" || mine.count(text)) return true;
-    }
-    return false;
 }
 
 // Starts argv in a process group of its own (killable as a whole) with stdin and stderr on
@@ -167,80 +116,9 @@ std::optional<std::string> ask_slurm_node_address(const std::string& node) {
     return output ? slurm_node_address(*output) : std::nullopt;
 }
 
-// Every other host must resolve and answer `AGENT HOST true`, all probed at once.
-void probe_hosts(const std::vector<std::string>& hosts, const std::string& agent,
-                 const std::string& hostfile) {
-    struct Probe {
-        std::string host;
-        pid_t pid = -1;
-        int status = 0;
-        bool done = false;
-    };
-    std::vector<Probe> probes;
-    for (const auto& host : hosts) {
-        if (resolve(host).empty())
-            throw DistributedError("host '" + host + "' in --hostfile " + hostfile +
-                                   " does not resolve to an address");
-        if (is_local_address(host)) continue;
-        std::vector<std::string> argv =
-            agent.empty()
-                ? std::vector<std::string>{"ssh", "-o",  "BatchMode=yes", "-o", "ConnectTimeout=5",
-                                           host,  "true"}
-                : std::vector<std::string>{agent, host, "true"};
-        Probe p;
-        p.host = host;
-        p.pid = spawn_quiet(argv);
-        if (p.pid < 0) {
-            const std::string reason = std::strerror(errno);
-            for (auto& q : probes) kill(-q.pid, SIGKILL), waitpid(q.pid, nullptr, 0);
-            throw DistributedError("cannot run " + argv[0] +
-                                   " to reach the other hosts: " + reason);
-        }
-        probes.push_back(p);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + kProbeTimeout;
-    std::string failure;
-    for (;;) {
-        bool waiting = false;
-        for (auto& p : probes) {
-            if (p.done) continue;
-            const pid_t r = waitpid(p.pid, &p.status, WNOHANG);
-            if (r == p.pid || (r < 0 && errno != EINTR)) {
-                p.done = true;
-                const bool ok = r == p.pid && WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0;
-                if (!ok && failure.empty())
-                    failure = "host '" + p.host + "' does not answer through " +
-                              (agent.empty() ? "ssh" : agent) + " (" +
-                              (WIFEXITED(p.status)
-                                   ? "exit " + std::to_string(WEXITSTATUS(p.status))
-                                   : "killed by signal " + std::to_string(WTERMSIG(p.status))) +
-                              ")";
-            } else {
-                waiting = true;
-            }
-        }
-        if (!waiting) break;
-        if (std::chrono::steady_clock::now() >= deadline) {
-            for (auto& p : probes)
-                if (!p.done) {
-                    kill(-p.pid, SIGKILL);
-                    waitpid(p.pid, nullptr, 0);
-                    p.done = true;
-                    if (failure.empty())
-                        failure = "host '" + p.host + "' does not answer through " +
-                                  (agent.empty() ? "ssh" : agent) + " within " +
-                                  std::to_string(kProbeTimeout.count()) + " s";
-                }
-            break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (!failure.empty()) throw DistributedError(failure);
-}
-
 // torch's TCPStore binds the master port on rank 0's host; when that is here, try it now.
 void check_port_free(const std::string& host, int port) {
-    for (auto address : resolve(host)) {
+    for (auto address : resolve_host(host)) {
         const int fd = socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) continue;
         const int on = 1;
@@ -280,6 +158,8 @@ int run_distributed(const LaunchOptions& options, const affinity::Topology& topo
         for (const auto& [name, value] : cache->variables()) job_env[name] = value;
     }
     DistributedPlan plan;
+    std::vector<std::string> remote;
+    std::optional<StartGate> gate;
     try {
         DistributedInputs inputs;
         inputs.hostfile_hosts = read_hostfile(options.dist.hostfile);
@@ -294,16 +174,31 @@ int run_distributed(const LaunchOptions& options, const affinity::Topology& topo
             return 0;
         }
         if (plan.job.mpi.kind != MpiKind::kSlurm)
-            probe_hosts(plan.job.hosts, plan.job.agent, options.dist.hostfile);
+            remote = remote_hosts(plan.job.hosts, options.dist.hostfile);
         if (plan.master_is_local) check_port_free(plan.master_addr, plan.master_port);
+        // The other hosts are probed while the MPI starts; the ranks wait for the verdict.
+        if (const std::string facing = address_facing(remote); !remote.empty() && !facing.empty()) {
+            gate.emplace(facing);
+            for (const auto& [name, value] : gate->variables()) job_env[name] = value;
+            plan = plan_distributed(options, topology, job_env, probes, inputs);  // forwards them
+        } else if (const std::string failure = probe_hosts(remote, plan.job.agent);
+                   !failure.empty()) {
+            throw DistributedError(failure);
+        }
     } catch (const DistributedError& e) {
         spdlog::error("{}", e.what());
         return e.code;
+    } catch (const std::runtime_error& e) {  // the gate's port
+        spdlog::error("{}", e.what());
+        return 1;
     }
-    for (const auto& w : plan.warnings) spdlog::warn("{}", w);
-    spdlog::info("{} node{} x {} rank{} through {}", plan.job.nnodes,
-                 plan.job.nnodes == 1 ? "" : "s", plan.job.ppn, plan.job.ppn == 1 ? "" : "s",
-                 plan.job.mpi.program);
+    const auto announce = [&plan] {
+        for (const auto& w : plan.warnings) spdlog::warn("{}", w);
+        spdlog::info("{} node{} x {} rank{} through {}", plan.job.nnodes,
+                     plan.job.nnodes == 1 ? "" : "s", plan.job.ppn, plan.job.ppn == 1 ? "" : "s",
+                     plan.job.mpi.program);
+    };
+    if (!gate) announce();  // else once the hosts have answered: a refusal is one line
 
     LaunchPlan run;
     run.bind = BindMethod::kNone;
@@ -314,8 +209,16 @@ int run_distributed(const LaunchOptions& options, const affinity::Topology& topo
     mpi.cpus = topology.allowed_cpus();
     mpi.argv = plan.argv;
     if (cache) mpi.env = cache->variables();
+    if (gate)
+        for (const auto& [name, value] : gate->variables()) mpi.env[name] = value;
     run.instances.push_back(std::move(mpi));
     SupervisorOptions supervise;
+    if (gate) {
+        gate->open_when(
+            [hosts = remote, agent = plan.job.agent] { return probe_hosts(hosts, agent); });
+        supervise.start_verdict_fd = gate->verdict_fd();
+        supervise.on_go = announce;
+    }
     supervise.grace = std::chrono::milliseconds(static_cast<long>(options.grace_seconds * 1000));
     std::optional<int> first_failure;
     supervise.stderr_observer = [&first_failure](const std::string& line) {

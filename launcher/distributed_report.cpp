@@ -106,8 +106,7 @@ int run_distributed_benchmark(const LaunchOptions& options, const affinity::Topo
         spdlog::error("{}", e.what());
         return 1;
     }
-    const std::string address = (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
-                                ":" + std::to_string(listener->port());
+    const std::string address = join_address(host, listener->port());
     const std::string key = random_key();
     allocator::Environment with_address = env;
     with_address[kReportAddressVariable] = address;
@@ -142,11 +141,7 @@ int run_reporting_rank(const LaunchPlan& plan, const SupervisorOptions& supervis
     unsetenv(kReportKeyVariable);
     const InstanceLaunch* instance = plan.instances.empty() ? nullptr : &plan.instances[0];
     if (!instance) return run_plan(plan, supervise);
-    const auto colon = address.rfind(':');
-    std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
-    const std::string port = colon == std::string::npos ? address : address.substr(colon + 1);
-    if (host.size() > 1 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
+    auto [host, port] = split_address(address);
     if (host.empty())  // under Slurm: the node srun (the launching ipexrun) runs on
         if (const char* launch_node = std::getenv("SLURM_LAUNCH_NODE_IPADDR"); launch_node)
             host = launch_node;

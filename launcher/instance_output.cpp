@@ -68,8 +68,36 @@ void InstanceOutput::finish(OutputStream stream) {
     write_out(stream, lines);
 }
 
+void InstanceOutput::hold() {
+    if (flow_ == Flow::kPass) flow_ = Flow::kHold;
+}
+
+void InstanceOutput::release() {
+    if (flow_ != Flow::kHold) return;
+    flow_ = Flow::kPass;
+    for (const auto& [stream, lines] : held_) pass_on(stream, lines);
+    held_.clear();
+    held_bytes_ = 0;
+}
+
+void InstanceOutput::drop() {
+    flow_ = Flow::kDrop;
+    held_.clear();
+    held_bytes_ = 0;
+}
+
 void InstanceOutput::write_out(OutputStream stream, const Lines& lines) {
-    if (lines.raw.empty()) return;
+    if (lines.raw.empty() || flow_ == Flow::kDrop) return;
+    if (flow_ == Flow::kHold) {
+        held_.emplace_back(stream, lines);
+        held_bytes_ += lines.prefixed.size();
+        if (held_bytes_ > kMaxHeld) release();  // memory over the one-line promise
+        return;
+    }
+    pass_on(stream, lines);
+}
+
+void InstanceOutput::pass_on(OutputStream stream, const Lines& lines) {
     // A terminal that went away (EPIPE) only loses the live view; the instance goes on.
     write_fully(terminal_[static_cast<int>(stream)], lines.prefixed.data(), lines.prefixed.size());
     if (log_fd_ >= 0 && log_error_ == 0 &&

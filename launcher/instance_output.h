@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ipex::launcher {
 
@@ -35,12 +37,20 @@ class InstanceOutput {
         stderr_observer_ = std::move(observer);
     }
 
+    // From now on, lines are kept back (up to kMaxHeld bytes, then passed on after all)
+    // until release() passes them on in order, or drop() throws them and all later output
+    // away. The stderr observer sees them when they are passed on.
+    void hold();
+    void release();
+    void drop();
+
     // errno of the first failed write to the log file, 0 if none failed.
     int log_error() const { return log_error_; }
 
     // A line longer than this is passed on in pieces of this size (the log still gets the
     // bytes as they were).
     static constexpr std::size_t kMaxLine = 64 * 1024;
+    static constexpr std::size_t kMaxHeld = 16 * 1024 * 1024;
 
   private:
     // Whole lines collected from one chunk: prefixed for the terminal, raw for the log.
@@ -55,12 +65,18 @@ class InstanceOutput {
         }
     };
     void write_out(OutputStream stream, const Lines& lines);
+    void pass_on(OutputStream stream, const Lines& lines);
+
+    enum class Flow { kPass, kHold, kDrop };
 
     std::string prefix_;
     int log_fd_;
     int terminal_[2];
     std::string partial_[2];
     int log_error_ = 0;
+    Flow flow_ = Flow::kPass;
+    std::vector<std::pair<OutputStream, Lines>> held_;
+    std::size_t held_bytes_ = 0;
     std::function<void(const std::string&)> stderr_observer_;
 };
 

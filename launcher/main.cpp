@@ -19,6 +19,7 @@
 #include "plan_builder.h"
 #include "plan_json.h"
 #include "pmi_abort.h"
+#include "start_gate.h"
 #include "supervisor.h"
 #include "sweep.h"
 #include "topology_cache.h"
@@ -26,6 +27,9 @@
 extern char** environ;
 
 namespace {
+
+// Longer than the launcher's host check takes (kHostProbeTimeout) even on a busy machine.
+constexpr int kStartWaitMs = 60000;
 
 ipex::allocator::Environment process_environment() {
     ipex::allocator::Environment env;
@@ -94,6 +98,12 @@ int run(int argc, char** argv) {
     if (options.dist.rank_wrapper && !plan.instances.empty())  // whose message it is, per rank
         spdlog::default_logger()->set_pattern("ipexrun [" + plan.instances[0].label +
                                               "]: %^%l%$: %v");
+    // Started while the launcher may still be checking the other hosts: the program waits.
+    if (options.dist.rank_wrapper)
+        if (const std::string refused = launcher::await_start(kStartWaitMs); !refused.empty()) {
+            spdlog::error("{}", refused);
+            return 1;
+        }
     launcher::SupervisorOptions supervise;
     supervise.log_dir = options.log_dir;
     supervise.log_prefix = options.log_prefix;

@@ -130,6 +130,20 @@ ReportListener::~ReportListener() {
     if (fd_ >= 0) close(fd_);
 }
 
+std::string join_address(const std::string& host, int port) {
+    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+           std::to_string(port);
+}
+
+std::pair<std::string, std::string> split_address(const std::string& address) {
+    const auto colon = address.rfind(':');
+    if (colon == std::string::npos) return {"", address};
+    std::string host = address.substr(0, colon);
+    if (host.size() > 1 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    return {host, address.substr(colon + 1)};
+}
+
 int connect_within(const std::string& host, const std::string& port, int timeout_ms) {
     const AddressList found(host, port.c_str(), SOCK_STREAM, 0);
     if (!found.head) {

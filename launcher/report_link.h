@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ipex::launcher {
@@ -29,6 +30,12 @@ class ReportListener {
     int fd_ = -1;
     int port_ = 0;
 };
+
+// "host:port", with an IPv6 host in brackets.
+std::string join_address(const std::string& host, int port);
+
+// "host:port" or "[v6]:port" as host and port; no colon: all of it is the port.
+std::pair<std::string, std::string> split_address(const std::string& address);
 
 // A blocking connected socket to host:port within `timeout_ms`; -1 with errno set otherwise.
 int connect_within(const std::string& host, const std::string& port, int timeout_ms);

@@ -133,6 +133,8 @@ class Supervision {
     bool all_output_closed() const;
     int poll_timeout() const;
     std::string summary() const;
+    void read_verdict();
+    void log_failure(const Instance& in);
 
     const LaunchPlan& plan_;
     const SupervisorOptions& options_;
@@ -148,6 +150,9 @@ class Supervision {
     bool stopping_ = false;                     // the instances have been told to stop
     std::optional<Clock::time_point> kill_at_;  // SIGKILL whatever still runs
     std::optional<Clock::time_point> drain_until_;
+    enum class Verdict { kNone, kAwaited, kGo, kRefused };
+    Verdict verdict_ = Verdict::kNone;
+    std::string verdict_text_;
 };
 
 void Supervision::start_all() {
@@ -170,7 +175,9 @@ void Supervision::start_all() {
         in.output = std::make_unique<InstanceOutput>(
             in.plan->raw_output ? std::string() : "[" + name + "] ", log_fd);
         if (options_.stderr_observer) in.output->observe_stderr(options_.stderr_observer);
+        if (options_.start_verdict_fd >= 0) in.output->hold();
     }
+    if (options_.start_verdict_fd >= 0) verdict_ = Verdict::kAwaited;
     for (std::size_t i = 0; i < plan_.instances.size(); ++i) {
         for (int sig : signals_.take())  // SIGCHLD needs nothing here: the loop reaps
             if (sig != SIGCHLD) on_launcher_signal(sig);
@@ -292,19 +299,43 @@ void Supervision::finished(Instance& in, int wait_status) {
 
     const int index = static_cast<int>(&in - instances_.data());
     if (options_.observer) options_.observer->ended(static_cast<std::size_t>(index), wait_status);
-    if (*in.code == 0 || first_failed_ >= 0 || launcher_signal_) {
+    if (*in.code == 0 || first_failed_ >= 0 || launcher_signal_ || verdict_ == Verdict::kRefused) {
         if (log_.file_only) log_.file_only->info("{}: {}", instance_name(*in.plan), in.status);
         return;
     }
     first_failed_ = index;
-    if (options_.keep_going) {
+    if (verdict_ == Verdict::kNone || verdict_ == Verdict::kGo) log_failure(in);
+    if (!options_.keep_going) stop_others(SIGTERM);
+}
+
+void Supervision::log_failure(const Instance& in) {
+    if (options_.keep_going)
         log_.log->warn("{} failed ({}); the others keep running", instance_name(*in.plan),
                        in.status);
-    } else {
+    else
         log_.log->warn("{} failed ({}){}", instance_name(*in.plan), in.status,
                        instances_.size() > 1 ? "; stopping the others" : "");
-        stop_others(SIGTERM);
+}
+
+void Supervision::read_verdict() {
+    char buffer[512];
+    const ssize_t n = read(options_.start_verdict_fd, buffer, sizeof buffer);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (n > 0) verdict_text_.append(buffer, static_cast<std::size_t>(n));
+    const auto end = verdict_text_.find('\n');
+    if (end == std::string::npos && n > 0) return;
+    verdict_text_ = verdict_text_.substr(0, end);
+    if (verdict_text_ == "go") {
+        verdict_ = Verdict::kGo;
+        if (options_.on_go) options_.on_go();
+        for (Instance& in : instances_) in.output->release();
+        if (first_failed_ >= 0) log_failure(instances_[first_failed_]);
+        return;
     }
+    verdict_ = Verdict::kRefused;
+    if (verdict_text_.empty()) verdict_text_ = "the run was refused before it started";
+    for (Instance& in : instances_) in.output->drop();
+    stop_others(SIGTERM);
 }
 
 void Supervision::reap() {
@@ -328,14 +359,15 @@ void Supervision::end_leftovers(Clock::time_point now) {
         if (kill(-in.pid, 0) != 0 && errno == ESRCH) {
             close_group(in);
         } else if (in.group_term_at && now >= *in.group_term_at) {
-            log_.log->warn("{} left processes running; sending them SIGTERM",
-                           instance_name(*in.plan));
+            if (verdict_ != Verdict::kRefused)
+                log_.log->warn("{} left processes running; sending them SIGTERM",
+                               instance_name(*in.plan));
             signal_group(in.pid, SIGTERM);
             signal_group(in.pid, SIGCONT);
             in.group_term_at.reset();
             in.group_kill_at = now + options_.grace;
         } else if (in.group_kill_at && now >= *in.group_kill_at) {
-            if (!launcher_signal_)
+            if (!launcher_signal_ && verdict_ != Verdict::kRefused)
                 log_.log->warn(
                     "processes left by {} did not stop within the grace period; "
                     "killing them",
@@ -414,15 +446,17 @@ int Supervision::run() {
         if (kill_at_ && now >= *kill_at_) {
             for (Instance& in : instances_)
                 if (in.running) {
-                    log_.log->warn("{} did not stop within the grace period; killing it",
-                                   instance_name(*in.plan));
+                    if (verdict_ != Verdict::kRefused)
+                        log_.log->warn("{} did not stop within the grace period; killing it",
+                                       instance_name(*in.plan));
                     signal_group(in.pid, SIGKILL);
                     watchdog_.forget(in.pid);
                 }
             kill_at_.reset();
         }
         end_leftovers(now);
-        if (all_ended() && !any_group_left()) {
+        if (all_ended() && !any_group_left() &&
+            (verdict_ != Verdict::kAwaited || launcher_signal_)) {
             kill_at_.reset();
             if (all_output_closed()) break;
             if (!drain_until_) drain_until_ = now + kDrainTime;
@@ -430,6 +464,9 @@ int Supervision::run() {
         }
 
         fds.assign(1, pollfd{signals_.fd(), POLLIN, 0});
+        if (verdict_ == Verdict::kAwaited)
+            fds.push_back(pollfd{options_.start_verdict_fd, POLLIN, 0});
+        const std::size_t first_output = fds.size();
         owners.clear();
         for (Instance& in : instances_)
             for (int s = 0; s < 2; ++s)
@@ -442,9 +479,12 @@ int Supervision::run() {
             log_.log->error("poll failed: {}", std::strerror(errno));
             break;
         }
+        if (ready > 0 && first_output == 2 && fds[1].revents) read_verdict();
         for (std::size_t k = 0; ready > 0 && k < owners.size(); ++k)
-            if (fds[k + 1].revents) read_output(*owners[k].first, owners[k].second);
+            if (fds[k + first_output].revents) read_output(*owners[k].first, owners[k].second);
     }
+    if (verdict_ == Verdict::kAwaited)  // interrupted before the verdict: nothing is lost
+        for (Instance& in : instances_) in.output->release();
 
     // Output still open belongs to helpers that escaped their group; they die below.
     for (Instance& in : instances_)
@@ -456,6 +496,10 @@ int Supervision::run() {
             }
     watchdog_.finish();  // before the sweep below, which would take it for an orphan
     const int orphans = end_adopted_children(kLeftoverWait, options_.grace);
+    if (verdict_ == Verdict::kRefused) {  // nothing of the user's ran: the reason is all
+        log_.log->error("{}", verdict_text_);
+        return 1;
+    }
     if (orphans > 0)
         log_.log->warn("stopped {} process{} that had left the instances' process groups", orphans,
                        orphans == 1 ? "" : "es");

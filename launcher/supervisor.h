@@ -30,6 +30,13 @@ struct SupervisorOptions {
     std::function<void(int)> on_failure;
     // Sees every line the instances write to stderr.
     std::function<void(const std::string&)> stderr_observer;
+    // When >= 0, the run waits for a verdict on this descriptor (see start_gate.h) while the
+    // instances start: their output, and the launcher's lines about them, are held back until
+    // one line arrives. "go" lets everything through. Any other line, or the end of the
+    // stream, refuses the run: the instances are stopped, their output dropped, the line is
+    // logged as the run's one error, and run_plan returns 1.
+    int start_verdict_fd = -1;
+    std::function<void()> on_go;  // called when the verdict lets the run through
 };
 
 // Runs the plan and returns the launcher's exit code: 0 when every instance succeeded,

@@ -21,6 +21,7 @@ daemonises on the second node).
                 the second node through the cluster's rsh agent.
 
 usage: benchmarks/distributed/overhead.py [--layout 1x4|2x2] [--runs N] [--ipexrun PATH]
+                                          [--baseline PATH] [--skip-pieces]
 """
 import argparse
 import json
@@ -118,6 +119,10 @@ def main():
     parser.add_argument("--layout", choices=["1x4", "2x2"], default="1x4")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--ipexrun", default=str(ROOT / "build" / "launcher" / "ipexrun"))
+    parser.add_argument("--baseline", help="another ipexrun (e.g. an earlier build) timed in "
+                        "the same run as ipexrun-baseline")
+    parser.add_argument("--skip-pieces", action="store_true",
+                        help="leave out the single-rank pieces")
     options = parser.parse_args()
     ipexrun = os.path.realpath(options.ipexrun)
     nodes, ranks = map(int, options.layout.split("x"))
@@ -156,15 +161,20 @@ def main():
                 ("ipexrun", [ipexrun, *args, "--no-python", "true"]),
                 ("ipexrun-nolibs", [ipexrun, *args, *NO_LIBS, "--no-python", "true"]),
             ]
+            if options.baseline:
+                commands.append(("ipexrun-baseline", [os.path.realpath(options.baseline), *args,
+                                                      "--no-python", "true"]))
             if cluster:  # ipexrun's pre-flight check that the other node answers
                 commands.append(("agent-probe", [str(cluster.rsh_agent),
                                                  cluster.nodes[1].address, "true"]))
             results = hyperfine(commands, options.runs, wrap, env=env)
             print(f"{mpi}: bare = {shlex.join(bare)}")
             show(results, [("ipexrun", "bare"), ("ipexrun", "bare+preload"),
-                           ("ipexrun-nolibs", "bare"), ("bare+preload", "bare")])
-        print(f"one rank, no MPI (preload: {preload or 'none'}):")
-        show(single_rank_pieces(ipexrun, options.runs * 4, preload), [])
+                           ("ipexrun-nolibs", "bare"), ("bare+preload", "bare")]
+                 + ([("ipexrun-baseline", "bare")] if options.baseline else []))
+        if not options.skip_pieces:
+            print(f"one rank, no MPI (preload: {preload or 'none'}):")
+            show(single_rank_pieces(ipexrun, options.runs * 4, preload), [])
         print("load average after: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     finally:
         if cluster:

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "process_test_util.h"
 
@@ -101,4 +103,36 @@ TEST(InstanceOutput, CarriageReturnEndsALineSoProgressBarsStayLive) {
     add(output, OutputStream::kStderr, "done\r\nnext\n");
     EXPECT_EQ(files.text("err"), "[0]  10%\r[0]  20%\r[0] done\r\n[0] next\n");
     EXPECT_EQ(files.text("log"), " 10%\r 20%\rdone\r\nnext\n");
+}
+
+TEST(InstanceOutput, HeldLinesComeOutInOrderOnRelease) {
+    OutputFiles files;
+    InstanceOutput output(1, files.log, files.out, files.err);
+    std::vector<std::string> seen;
+    output.observe_stderr([&seen](const std::string& line) { seen.push_back(line); });
+    output.hold();
+    add(output, OutputStream::kStdout, "early\n");
+    add(output, OutputStream::kStderr, "warned\n");
+    EXPECT_EQ(files.text("out"), "");
+    EXPECT_EQ(files.text("log"), "");
+    EXPECT_TRUE(seen.empty());
+    output.release();
+    add(output, OutputStream::kStdout, "late\n");
+    EXPECT_EQ(files.text("out"), "[1] early\n[1] late\n");
+    EXPECT_EQ(files.text("err"), "[1] warned\n");
+    EXPECT_EQ(files.text("log"), "early\nwarned\nlate\n");
+    EXPECT_EQ(seen, std::vector<std::string>{"warned"});
+}
+
+TEST(InstanceOutput, DroppedOutputNeverComesOut) {
+    OutputFiles files;
+    InstanceOutput output(1, files.log, files.out, files.err);
+    output.hold();
+    add(output, OutputStream::kStderr, "mpi complaint\n");
+    output.drop();
+    add(output, OutputStream::kStderr, "more\n");
+    output.release();  // too late: dropped stays dropped
+    output.finish(OutputStream::kStderr);
+    EXPECT_EQ(files.text("err"), "");
+    EXPECT_EQ(files.text("log"), "");
 }

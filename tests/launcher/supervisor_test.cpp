@@ -8,7 +8,11 @@
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
 
 #include "process_test_util.h"
 #include "spawner.h"
@@ -481,4 +485,111 @@ TEST(Supervisor, InstancesInheritOnlyTheStandardDescriptors) {
     const RunResult r = run(plan, options);
     EXPECT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(lines_of(r.out, 0), (std::vector<std::string>{"0", "1", "2", "3"})) << r.out;
+}
+
+namespace {
+
+// Writes `verdict` (nothing, then closes, if it is empty) to the start verdict pipe once the
+// file `ready` exists, and tells whether the terminal (our fd 1, a capture file) showed
+// any instance output before that.
+class VerdictWriter {
+  public:
+    VerdictWriter(std::string ready, std::string verdict) {
+        if (pipe(fds_) != 0) throw std::runtime_error("pipe");
+        thread_ = std::thread([this, ready = std::move(ready), verdict = std::move(verdict)] {
+            while (access(ready.c_str(), F_OK) != 0)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            shown_before_ = read_file("/proc/self/fd/1");
+            if (!verdict.empty() && write(fds_[1], verdict.data(), verdict.size()) < 0) return;
+            close(fds_[1]);
+        });
+    }
+    ~VerdictWriter() {
+        if (thread_.joinable()) thread_.join();
+        close(fds_[0]);
+    }
+    int fd() const { return fds_[0]; }
+    std::string shown_before() {
+        thread_.join();
+        return shown_before_;
+    }
+
+  private:
+    int fds_[2] = {-1, -1};
+    std::thread thread_;
+    std::string shown_before_;
+};
+
+// Runs `plan` with the verdict written once its file `ready` exists; `went` tells whether
+// on_go was called.
+struct VerdictRun {
+    RunResult result;
+    bool went = false;
+    std::string shown_before;
+};
+
+VerdictRun run_with_verdict(const LaunchPlan& plan, const std::string& ready,
+                            const std::string& verdict_line) {
+    VerdictRun out;
+    VerdictWriter verdict(ready, verdict_line);
+    SupervisorOptions options = quick();
+    options.start_verdict_fd = verdict.fd();
+    options.on_go = [&out] { out.went = true; };
+    out.result = run(plan, options);
+    out.shown_before = verdict.shown_before();
+    return out;
+}
+
+}  // namespace
+
+TEST(Supervisor, OutputWaitsForTheStartVerdictAndGoLetsItThrough) {
+    TempDir tmp;
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "echo early; : > \"$1\"; sleep 0.5; echo late", {tmp / "ready"})};
+    const VerdictRun v = run_with_verdict(plan, tmp / "ready", "go\n");
+    EXPECT_EQ(v.result.code, 0) << v.result.err;
+    EXPECT_TRUE(v.went);
+    EXPECT_FALSE(contains(v.shown_before, "early"));
+    EXPECT_TRUE(contains(v.result.out, "[0] early\n[0] late\n")) << v.result.out;
+}
+
+TEST(Supervisor, ARefusingVerdictStopsTheInstancesAndIsTheOnlyLine) {
+    TempDir tmp;
+    LaunchPlan plan;
+    plan.instances = {
+        sh(0, {0}, "echo early; echo complaint >&2; : > \"$1\"; sleep 30", {tmp / "ready"}),
+        sh(1, {1}, "sleep 30")};
+    const VerdictRun v =
+        run_with_verdict(plan, tmp / "ready", "host 'n9' does not answer through ssh (exit 255)\n");
+    const RunResult& r = v.result;
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_FALSE(v.went);
+    EXPECT_LT(r.seconds, 10);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_TRUE(contains(r.err, "error] host 'n9' does not answer through ssh (exit 255)\n"))
+        << r.err;
+}
+
+TEST(Supervisor, AVerdictStreamEndingWithoutGoRefuses) {
+    TempDir tmp;
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, ": > \"$1\"; echo early; sleep 30", {tmp / "ready"})};
+    const VerdictRun v = run_with_verdict(plan, tmp / "ready", "");
+    EXPECT_EQ(v.result.code, 1);
+    EXPECT_FALSE(v.went);
+    EXPECT_EQ(v.result.out, "");
+    EXPECT_TRUE(contains(v.result.err, "refused before it started")) << v.result.err;
+}
+
+TEST(Supervisor, AnInstanceThatEndsBeforeTheVerdictIsReportedAfterIt) {
+    TempDir tmp;
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "echo said; : > \"$1\"; exit 3", {tmp / "ready"})};
+    const VerdictRun v = run_with_verdict(plan, tmp / "ready", "go\n");
+    EXPECT_EQ(v.result.code, 3) << v.result.err;
+    EXPECT_FALSE(contains(v.shown_before, "said"));
+    EXPECT_TRUE(contains(v.result.out, "[0] said\n")) << v.result.out;
+    EXPECT_TRUE(contains(v.result.err, "failed (exit 3)")) << v.result.err;
 }

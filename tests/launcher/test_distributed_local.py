@@ -200,6 +200,77 @@ def test_hostfile_problems_are_one_line(ipexrun, tmp_path):
     assert "host '192.0.2.1' does not answer through" in r.stderr and "exit 255" in r.stderr
 
 
+# A stand-in for ssh whose "other host" is this machine: the reachability probe (`AGENT HOST
+# true`) takes PROBE_SECONDS and exits PROBE_EXIT; anything else runs here. Each step is
+# logged with its time.
+FAKE_AGENT = """#!/bin/sh
+while [ "${1#-}" != "$1" ]; do shift; done
+host=$1; shift
+if [ "$*" = true ]; then
+    sleep "$PROBE_SECONDS"
+    echo "probe-end $(date +%s.%N)" >> "$EVENTS"
+    exit "$PROBE_EXIT"
+fi
+echo "mpi-start $(date +%s.%N)" >> "$EVENTS"
+exec sh -c "$*"
+"""
+PROGRAM_EVENT = 'echo "program $(date +%s.%N) $IPEXRUN_START_GATE" >> "$EVENTS"; echo started'
+
+
+def routable(address):
+    """Whether this machine has a route to address (the probe's host must look remote)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((address, 9))
+            return True
+        except OSError:
+            return False
+
+
+def gated_launch(ipexrun, tmp_path, mpi, probe_exit):
+    remote = "198.51.100.7"  # TEST-NET-2: resolves, is not this machine; the agent runs here
+    if not routable(remote):
+        pytest.skip(f"no route to {remote}: the launcher would find no address facing it")
+    agent = tmp_path / "agent"
+    agent.write_text(FAKE_AGENT)
+    agent.chmod(0o755)
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text(f"127.0.0.1\n{remote}\n")
+    events = tmp_path / "events"
+    r = run(ipexrun, "--nnodes", "2", "--nprocs-per-node", "1", "--hostfile", str(hostfile),
+            "--mpi", mpi, "--mpi-agent", str(agent), "--master-port", str(free_port()),
+            "--no-python", "sh", "-c", PROGRAM_EVENT,
+            env={"EVENTS": str(events), "PROBE_SECONDS": "1.5", "PROBE_EXIT": str(probe_exit)})
+    times = {}
+    for line in events.read_text().splitlines() if events.exists() else []:
+        name, _, rest = line.partition(" ")
+        stamp, _, gate = rest.partition(" ")
+        times.setdefault(name, []).append(float(stamp))
+        assert not gate, f"the program sees the gate's variables: {line}"
+    return r, times
+
+
+@pytest.mark.parametrize("mpi", MPIS)
+def test_the_mpi_starts_during_the_host_probe_and_the_program_after_it(ipexrun, mpi, tmp_path):
+    r, times = gated_launch(ipexrun, tmp_path, mpi, probe_exit=0)
+    assert r.returncode == 0, r.stderr
+    assert sorted(rank_lines(r.stdout)) == [0, 1], r.stdout
+    (probe_end,) = times["probe-end"]
+    assert min(times["mpi-start"]) < probe_end, times  # not one after the other
+    assert len(times["program"]) == 2 and min(times["program"]) >= probe_end, times
+
+
+@pytest.mark.parametrize("mpi", MPIS)
+def test_a_host_failing_the_probe_stops_the_started_mpi_before_any_program(ipexrun, mpi,
+                                                                             tmp_path):
+    r, times = gated_launch(ipexrun, tmp_path, mpi, probe_exit=255)
+    assert r.returncode == 1
+    errors = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, r.stderr
+    assert "host '198.51.100.7' does not answer through" in errors[0] and "exit 255" in errors[0]
+    assert "program" not in times and "started" not in r.stdout, (times, r.stdout)
+
+
 @pytest.mark.parametrize("args, message", [
     (("--nnodes", "1", "--logical-cores-for-ccl", "--ccl-worker-count", "1",
       "--use-logical-cores"), "--logical-cores-for-ccl cannot go with --use-logical-cores"),
