@@ -81,10 +81,20 @@ bool is_plain_layout(const dnnl::memory::desc& md);
 // where that one wants the weight in a plain layout, make(given) if the same implementation
 // takes the weight in the plain layout it is given: the kernel then reads the caller's
 // weight as it is and no copy is made (e.g. gemm-based matmul reading an (N, K) weight
-// transposed).
+// transposed). With `prefer_given` (a caller that would rather not have a copy than the
+// fastest layout) make(given) wins whenever an optimised implementation takes it, even where
+// make(wanted) would pack the weight into blocks (e.g. AVX-512 brgemm).
 template <class Make>
 auto reading_weight_as_given(Make&& make, const dnnl::memory::desc& wanted,
-                             const dnnl::memory::desc& given) {
+                             const dnnl::memory::desc& given, bool prefer_given) {
+    if (prefer_given) {
+        try {
+            auto as_given = make(given);
+            if (std::string(as_given.impl_info_str()).rfind("ref", 0) != 0) return as_given;
+        } catch (const dnnl::error&) {
+            // no kernel for the given strides: as without the preference
+        }
+    }
     auto pd = make(wanted);
     const dnnl::memory::desc chosen = pd.weights_desc();
     if (!is_plain_layout(chosen) || chosen == given) return pd;

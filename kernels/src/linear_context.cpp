@@ -63,8 +63,9 @@ struct LinearContext::Impl {
     std::unique_ptr<PackedWeights> weights;  // null for a reference-only context
     at::Tensor plain;                        // the weight as given, for a reference-only context
     c10::optional<at::Tensor> bias;          // float32 (the weight's dtype if reference-only)
-    bool matmul = true;  // dnnl::matmul (weights seen as K x N) rather than inner_product
-    bool blocks = true;  // may run as column blocks (column_blocks())
+    bool matmul = true;         // dnnl::matmul (weights seen as K x N) rather than inner_product
+    bool blocks = true;         // may run as column blocks (column_blocks())
+    bool share_weight = false;  // rather no copy of the weight than the fastest layout
     mutable EntryCache<LinearEntry> cache;
 
     // The oneDNN call; see run_layer().
@@ -87,7 +88,7 @@ bool allow_blocks() {
 }  // namespace
 
 LinearContext::LinearContext(const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
-                             c10::ScalarType dtype)
+                             c10::ScalarType dtype, bool share_weight)
     : impl_(std::make_unique<Impl>()) {
     TORCH_CHECK(weight.dim() == 2, "ipex linear_prepack: weight must be 2-D, got ",
                 shape_str(weight.sizes()));
@@ -102,6 +103,7 @@ LinearContext::LinearContext(const at::Tensor& weight, const c10::optional<at::T
     at::Tensor w = weight.detach().to(m.compute).contiguous();
     m.matmul = prefer_matmul();
     m.blocks = allow_blocks();
+    m.share_weight = share_weight;
     if (packable)
         m.weights = std::make_unique<PackedWeights>(w, m.matmul ? md_of(w.t()) : md_of(w));
     else
@@ -207,7 +209,7 @@ Fused LinearContext::Impl::fused(const at::Tensor& input, const PostOps& ops,
                             dnnl::matmul::desc(src_md, wmd, b_md, dst_md), attr, cpu_engine());
                     },
                     memory::desc({k, n}, to_dnnl(compute), memory::format_tag::any),
-                    weights->plain_md());
+                    weights->plain_md(), share_weight);
                 e.prim = dnnl::matmul(pd);
                 e.scratch_md = pd.scratchpad_desc();
                 e.weights = weights->get(pd.weights_desc());
@@ -244,7 +246,7 @@ Fused LinearContext::Impl::fused(const at::Tensor& input, const PostOps& ops,
                             attr, cpu_engine());
                     },
                     memory::desc({n, k}, to_dnnl(compute), memory::format_tag::any),
-                    weights->plain_md());
+                    weights->plain_md(), share_weight);
                 e.prim = dnnl::inner_product_forward(pd);
                 e.scratch_md = pd.scratchpad_desc();
                 e.weights = weights->get(pd.weights_desc());
@@ -262,10 +264,13 @@ Fused LinearContext::Impl::fused(const at::Tensor& input, const PostOps& ops,
     auto describe = [&] {
         return "input " + shape_str(input.sizes()) + " weight " + shape_str({n, k});
     };
-    // The arguments of the block of output columns [col, col + width) (the whole output for
-    // col 0, width n).
+    // The arguments of the block of output columns [col, col + width), or of the whole call
+    // (whose descriptors are used as they are: an inner-product weight is (N, K), and a
+    // slice of its "columns" would be K-wide, not N).
     auto block_args = [&](int64_t col, int64_t width) {
         auto slice = [&](int arg, const memory::desc& md, const at::Tensor& t) {
+            if (entry->block == 0)
+                return std::make_pair(arg, memory(md, cpu_engine(), t.data_ptr()));
             const auto [block_md, offset] = column_slice(md, col, width);
             return std::make_pair(
                 arg, memory(block_md, cpu_engine(), static_cast<char*>(t.data_ptr()) + offset));

@@ -41,8 +41,8 @@ at::Tensor conv_run_(const at::Tensor& x, const ConvPtr& ctx, const std::string&
 }
 
 LinearPtr linear_prepack(const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
-                         c10::ScalarType dtype) {
-    return c10::make_intrusive<LinearContext>(weight, bias, dtype);
+                         c10::ScalarType dtype, bool share_weight) {
+    return c10::make_intrusive<LinearContext>(weight, bias, dtype, share_weight);
 }
 
 at::Tensor linear_run(const at::Tensor& x, const LinearPtr& ctx, const std::string& post_op,
@@ -134,7 +134,7 @@ TORCH_LIBRARY(ipex, m) {
         "Tensor(a!) accum) -> Tensor(a!)",
         conv_run_);
     m.def(
-        "linear_prepack(Tensor weight, Tensor? bias, ScalarType dtype) -> "
+        "linear_prepack(Tensor weight, Tensor? bias, ScalarType dtype, bool share_weight=False) -> "
         "__torch__.torch.classes.ipex.LinearContext",
         linear_prepack);
     m.def(

@@ -405,7 +405,9 @@ class PackedLinear(_Packed):
         self._init_common(linear, dtype, bn, row_scale)
 
     def _pack(self, weight, bias):
-        return ops().linear_prepack(weight, bias, self._dtype)
+        # A copy that reads the layer's weight in place also takes a plain-layout kernel
+        # over a packed copy where the CPU's fastest kernel wants one (AVX-512).
+        return ops().linear_prepack(weight, bias, self._dtype, reads_weights_in_place())
 
     def forward(self, input: Tensor, other: Optional[Tensor] = None) -> Tensor:
         return self.run(input, self._post_name, self._post_args, other, None)

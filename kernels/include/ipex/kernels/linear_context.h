@@ -17,8 +17,10 @@ class LinearContext : public torch::CustomClassHolder {
     // read `weight` and `bias` where they are, without a copy (the compute type, contiguous,
     // and a kernel that takes a plain layout): whoever edits them afterwards must build a new
     // context, and one that must not see such edits gives it tensors of its own.
+    // `share_weight`: avoid a copy of the weight even where a packed layout would be faster
+    // (a plain-layout kernel is taken wherever an optimised one exists).
     LinearContext(const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
-                  c10::ScalarType dtype);
+                  c10::ScalarType dtype, bool share_weight = false);
     ~LinearContext() override;
 
     // y = post_ops(x W^T + b) over the last dimension of x; `other` as for ConvContext::run.
