@@ -37,6 +37,10 @@ dnnl::memory::desc md_of(const at::Tensor& t) {
     return dnnl::memory::desc(dims, to_dnnl(t.scalar_type()), strides);
 }
 
+bool is_plain_layout(const dnnl::memory::desc& md) {
+    return md.data.format_kind == dnnl_blocked && md.data.format_desc.blocking.inner_nblks == 0;
+}
+
 dnnl::memory wrap(const dnnl::memory::desc& md, const at::Tensor& t) {
     return dnnl::memory(md, cpu_engine(), t.data_ptr());
 }

@@ -73,9 +73,35 @@ template <class Describe>
 void run_primitive(const char* op, Describe&& call, const PrimitiveEntry& entry,
                    std::unordered_map<int, dnnl::memory> args);
 
+// True for a layout without inner blocks (each dimension at a stride), as PyTorch's tensors
+// are: a primitive that wants one can read a tensor as it is.
+bool is_plain_layout(const dnnl::memory::desc& md);
+
+// The primitive descriptor make(wanted) gives (`wanted`: the weight in format_tag::any), or,
+// where that one wants the weight in a plain layout, make(given) if the same implementation
+// takes the weight in the plain layout it is given: the kernel then reads the caller's
+// weight as it is and no copy is made (e.g. gemm-based matmul reading an (N, K) weight
+// transposed).
+template <class Make>
+auto reading_weight_as_given(Make&& make, const dnnl::memory::desc& wanted,
+                             const dnnl::memory::desc& given) {
+    auto pd = make(wanted);
+    const dnnl::memory::desc chosen = pd.weights_desc();
+    if (!is_plain_layout(chosen) || chosen == given) return pd;
+    try {
+        auto as_given = make(given);
+        if (std::string(as_given.impl_info_str()) == pd.impl_info_str()) return as_given;
+    } catch (const dnnl::error&) {
+        // no kernel for the given strides: the copy in the wanted layout it is
+    }
+    return pd;
+}
+
 // The weight of one layer in every layout some primitive asked for. Copies are made once
 // per layout and kept (a thread-count change may need another); the plain source copy is
-// released once a packed one exists, so steady state holds one copy of the weight.
+// released once a packed one exists, so steady state holds one copy of the weight. A
+// primitive that reads the plain source layout (get(plain_md())) gets the source itself: the
+// tensor the layer was built from, shared and not copied.
 class PackedWeights {
   public:
     PackedWeights(at::Tensor plain, dnnl::memory::desc plain_md);

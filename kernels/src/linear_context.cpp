@@ -43,7 +43,7 @@ int64_t column_blocks(int64_t n, int threads) {
     return width < n ? width : 0;
 }
 
-// The descriptor of columns [col, col + width) of a 2-D row-major-strided descriptor, and the
+// The descriptor of columns [col, col + width) of a 2-D plain (strided) descriptor, and the
 // byte offset where they start. An operand with one column (a per-row or scalar broadcast)
 // is the same for every block.
 std::pair<memory::desc, size_t> column_slice(const memory::desc& md, int64_t col, int64_t width) {
@@ -53,13 +53,6 @@ std::pair<memory::desc, size_t> column_slice(const memory::desc& md, int64_t col
     const auto type = static_cast<memory::data_type>(d.data_type);
     return {memory::desc({d.dims[0], width}, type, strides),
             static_cast<size_t>(col * strides[1]) * memory::data_type_size(type)};
-}
-
-bool is_plain_row_major(const memory::desc& md) {
-    const auto& d = md.data;
-    return d.format_kind == dnnl_blocked && d.ndims == 2 &&
-           d.format_desc.blocking.inner_nblks == 0 && d.format_desc.blocking.strides[1] == 1 &&
-           d.format_desc.blocking.strides[0] == d.dims[1];
 }
 
 }  // namespace
@@ -104,6 +97,8 @@ LinearContext::LinearContext(const at::Tensor& weight, const c10::optional<at::T
     m.requested = dtype;
     const bool packable = kernel_dtype(dtype);
     m.compute = packable ? compute_dtype(dtype, "ipex linear_prepack") : dtype;
+    // The caller's own tensor when it is contiguous in the compute type: kernels that take a
+    // plain layout read it where it is (see reading_weight_as_given).
     at::Tensor w = weight.detach().to(m.compute).contiguous();
     m.matmul = prefer_matmul();
     m.blocks = allow_blocks();
@@ -204,16 +199,23 @@ Fused LinearContext::Impl::fused(const at::Tensor& input, const PostOps& ops,
             attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
             attr.set_post_ops(ops.to_dnnl(second.binary_md));
             if (matmul) {
-                memory::desc wmd_any({k, n}, to_dnnl(compute), memory::format_tag::any);
-                dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, wmd_any, b_md, dst_md),
-                                                attr, cpu_engine());
+                // A plain-layout kernel (gemm-based, e.g. AVX2) reads the (N, K) weight as the
+                // layer holds it, as a transposed K x N matrix: no copy beside the user's.
+                const auto pd = reading_weight_as_given(
+                    [&](const memory::desc& wmd) {
+                        return dnnl::matmul::primitive_desc(
+                            dnnl::matmul::desc(src_md, wmd, b_md, dst_md), attr, cpu_engine());
+                    },
+                    memory::desc({k, n}, to_dnnl(compute), memory::format_tag::any),
+                    weights->plain_md());
                 e.prim = dnnl::matmul(pd);
                 e.scratch_md = pd.scratchpad_desc();
                 e.weights = weights->get(pd.weights_desc());
-                // Blocks read column slices of the weight: only where the kernel wants it
-                // plain (gemm-based kernels; packed layouts, e.g. AVX-512 brgemm, run whole).
+                // Blocks read column slices of the weight (rows of the user's (N, K) one):
+                // only where the kernel wants it plain (gemm-based kernels; packed layouts,
+                // e.g. AVX-512 brgemm, run whole).
                 const int64_t block = blocks ? column_blocks(n, threads) : 0;
-                if (block > 0 && is_plain_row_major(e.weights.md)) {
+                if (block > 0 && is_plain_layout(e.weights.md)) {
                     auto block_prim = [&](int64_t width) {
                         dnnl::primitive_attr battr;
                         battr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -234,10 +236,15 @@ Fused LinearContext::Impl::fused(const at::Tensor& input, const PostOps& ops,
                     e.block = block;
                 }
             } else {
-                memory::desc wmd_any({n, k}, to_dnnl(compute), memory::format_tag::any);
-                dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, src_md,
-                                                    wmd_any, b_md, dst_md);
-                dnnl::inner_product_forward::primitive_desc pd(d, attr, cpu_engine());
+                const auto pd = reading_weight_as_given(
+                    [&](const memory::desc& wmd) {
+                        return dnnl::inner_product_forward::primitive_desc(
+                            dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference,
+                                                              src_md, wmd, b_md, dst_md),
+                            attr, cpu_engine());
+                    },
+                    memory::desc({n, k}, to_dnnl(compute), memory::format_tag::any),
+                    weights->plain_md());
                 e.prim = dnnl::inner_product_forward(pd);
                 e.scratch_md = pd.scratchpad_desc();
                 e.weights = weights->get(pd.weights_desc());

@@ -25,9 +25,11 @@ _SHARE_WEIGHTS = contextvars.ContextVar("ipex_share_weights", default=False)
 @contextlib.contextmanager
 def sharing_weights():
     """Within this context optimize(inplace=False) gives results whose tensors that no pass
-    replaced (embeddings, norms, unfolded biases, ...) share storage with the original's:
-    no second copy in memory, but an in-place edit of one shows in the other. For callers
-    that watch the original and rebuild on any change (codeless mode)."""
+    replaced (embeddings, norms, unfolded biases, ...) share storage with the original's, and
+    whose packed layers may read the original's weights where the kernels take them as they
+    are (float32 linears on CPUs whose kernels want a plain layout): no second copy in
+    memory, but an in-place edit of one shows in the other. For callers that watch the
+    original and rebuild on any change (codeless mode)."""
     token = _SHARE_WEIGHTS.set(True)
     try:
         yield
@@ -97,7 +99,8 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
         raise RuntimeError("ipex.optimize() optimizes for inference only: call model.eval() first")
     opts = resolve(level, dtype, inplace, sample_input, batch_tiling, conv_bn_folding=conv_bn_folding,
                    linear_bn_folding=linear_bn_folding, weights_prepack=weights_prepack,
-                   replace_dropout_with_identity=replace_dropout_with_identity, graph_mode=graph_mode)
+                   replace_dropout_with_identity=replace_dropout_with_identity, graph_mode=graph_mode,
+                   share_weights=_SHARE_WEIGHTS.get())
     ctx = Context(opts)
     tile_batches.check(model, ctx)
     ctx.reference = verify_sample.reference(model, ctx)

@@ -4,6 +4,8 @@ tensor storages and release calls, not by RSS (which other jobs and allocators m
 import glob
 import textwrap
 
+import pytest
+
 from codeless_run import environment, run
 from project_paths import TORCH_PYTHON
 
@@ -179,5 +181,72 @@ def test_graph_mode_makes_one_graph_per_model_and_rebuilds_eagerly(tmp_path):
     script = tmp_path / "graph_once.py"
     script.write_text(GRAPH_ONCE)
     r = run([TORCH_PYTHON, str(script)], env=environment())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["ok"], r.stdout
+
+
+LINEARS_IN_PLACE = textwrap.dedent("""
+    import torch
+    from torch import nn
+    import ipex.cpu.auto_ipex as auto_ipex
+
+    def peak():
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
+
+    def layers():
+        return nn.Sequential(nn.Linear(1024, 4096), nn.GELU(), nn.Linear(4096, 2048), nn.ReLU(),
+                             nn.Linear(2048, 1024)).eval()
+
+    torch.manual_seed(0)
+    model = layers()
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())  # 48 MiB
+    x = torch.randn(4, 1024)
+    hook = auto_ipex.install("float32")
+
+    def check():
+        got = model(x)
+        with hook.nested():
+            want = model(x)
+        assert (got - want).abs().max() <= 1e-4 * want.abs().max(), (got, want)
+
+    with torch.no_grad():
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # peak RSS := current RSS
+        base = peak()
+        model(x)  # eager answer; the copy is built and its first (checking) call packs
+        grown = peak() - base
+        assert hook.copy_of(model) is not None, hook.report.eager
+        # Packed copies of the linears' weights would add 1.0.
+        assert grown < 0.5 * weight_bytes, f"peak RSS grew by {grown / weight_bytes:.2f}x the weights"
+        check()
+        # The copy reads the model's weights: an in-place edit or a load rebuilds it, and it
+        # answers as the edited model does.
+        model[2].weight.mul_(-1)
+        model[0].bias.add_(0.5)
+        check()
+        other = layers()
+        model.load_state_dict(other.state_dict())
+        check()
+        for p in other.parameters():
+            p.mul_(3)  # load_state_dict copied: the model and its copy keep the loaded values
+        check()
+    assert hook.report.rebuilds == 2, vars(hook.report)
+    print("ok")
+""")
+
+
+def test_copy_reads_float32_linear_weights_in_place(tmp_path):
+    """Where the kernel wants a plain weight layout (oneDNN capped at AVX2 here, as on AVX2
+    CPUs), the copy's linears read the model's weights where they are: building and packing
+    the copy adds no weight-sized memory, and every change of the model still rebuilds it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pytest.skip("/proc/self/clear_refs is not writable here: peak RSS cannot be reset")
+    script = tmp_path / "linears.py"
+    script.write_text(LINEARS_IN_PLACE)
+    r = run([TORCH_PYTHON, str(script)], env=dict(environment(), ONEDNN_MAX_CPU_ISA="AVX2", DNNL_MAX_CPU_ISA="AVX2"))
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["ok"], r.stdout

@@ -220,20 +220,33 @@ def remove_stale_namespaces():
             subprocess.run(["ip", "netns", "del", match[0]], capture_output=True, timeout=20)
 
 
+def is_mount_point(path):
+    """Whether a mount sits on path; unlike os.path.ismount this sees a directory bound onto
+    itself (same device as its parent), which is what `ip netns` makes of /run/netns."""
+    with open("/proc/self/mountinfo") as mounts:
+        return any(line.split()[4] == str(path) for line in mounts)
+
+
 def namespaces_refused():
     """None if this machine lets us create a network namespace, else the reason."""
     if shutil.which("ip") is None or shutil.which("nsenter") is None:
         return "iproute2 (ip) or util-linux (nsenter) is not installed"
     probe = f"ipexc{os.getpid()}probe"
+    # `ip netns add` makes /run/netns a mount point of its own the first time; a refusing
+    # machine (a chroot) gets that mount taken back, so nothing of the probe stays behind.
+    was_mounted = is_mount_point(NETNS_DIR)
     result = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True,
                             timeout=20)
     if result.returncode != 0:
-        return f"this machine refuses network namespaces: {result.stderr.strip()}"
-    # Entering the namespace is a second step that can fail on its own: `ip -n` remounts /
-    # as a slave, which a chroot whose / is no mount point refuses.
-    entered = subprocess.run(["ip", "-n", probe, "link", "set", "lo", "up"],
-                             capture_output=True, text=True, timeout=20)
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True, timeout=20)
-    if entered.returncode != 0:
-        return f"this machine refuses entering network namespaces: {entered.stderr.strip()}"
-    return None
+        refusal = f"this machine refuses network namespaces: {result.stderr.strip()}"
+    else:
+        # Entering the namespace is a second step that can fail on its own: `ip -n` remounts
+        # / as a slave, which a chroot whose / is no mount point refuses.
+        entered = subprocess.run(["ip", "-n", probe, "link", "set", "lo", "up"],
+                                 capture_output=True, text=True, timeout=20)
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True, timeout=20)
+        refusal = (None if entered.returncode == 0 else
+                   f"this machine refuses entering network namespaces: {entered.stderr.strip()}")
+    if refusal and not was_mounted and is_mount_point(NETNS_DIR) and not any(NETNS_DIR.iterdir()):
+        subprocess.run(["umount", NETNS_DIR], capture_output=True, timeout=20)
+    return refusal

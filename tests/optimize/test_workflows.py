@@ -75,6 +75,52 @@ def test_optimized_copy_never_writes_into_the_original():
     assert torch.equal(run(model, X), ref)
 
 
+def linear_net():
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Linear(24, 64), nn.GELU(), nn.Linear(64, 64), nn.Linear(64, 8)).eval()
+
+
+@pytest.mark.parametrize("how", ["copy", "inplace", "graph_mode"])
+@pytest.mark.parametrize("make,x", [(net, X), (linear_net, torch.randn(5, 24))], ids=["convs", "linears"])
+def test_editing_the_original_never_changes_the_optimized_model(how, make, x):
+    """Kernels may read a weight where it is (float32 linears where the kernel wants a plain
+    layout): the optimized model still holds its own, also of the biases."""
+    model = make()
+    handles = list(model.parameters()) + list(model.buffers())  # as an optimizer or a list keeps them
+    want = run(model, x)
+    kwargs = {"copy": {}, "inplace": {"inplace": True}, "graph_mode": {"graph_mode": True, "sample_input": x}}[how]
+    opt = optimize(model, **kwargs)
+    assert rel_err(run(opt, x), want) <= FP32_TOL
+    still_held = {id(t) for t in list(opt.parameters()) + list(opt.buffers())} if how == "inplace" else set()
+    edited = [t for t in handles if t.is_floating_point() and id(t) not in still_held]
+    assert edited
+    with torch.no_grad():
+        for t in edited:
+            t.mul_(-1.5)
+    assert rel_err(run(opt, x), want) <= FP32_TOL
+
+
+def test_loaded_and_assigned_tensors_are_copied():
+    opt, src = optimize(linear_net()), linear_net()
+    with torch.no_grad():
+        for p in src.parameters():
+            p.mul_(2)
+    opt.load_state_dict(src.state_dict())  # state_dict() tensors are src's own
+    x = torch.randn(5, 24)
+    want = run(src, x)
+    with torch.no_grad():
+        for p in src.parameters():
+            p.mul_(-1)
+    assert rel_err(run(opt, x), want) <= FP32_TOL
+    w, b = torch.randn(64, 64), torch.randn(64)
+    opt[2].weight, opt[2].bias = nn.Parameter(w), nn.Parameter(b)
+    want = run(opt, x)
+    with torch.no_grad():
+        w.mul_(-1)
+        b.add_(1)
+    assert torch.equal(run(opt, x), want)
+
+
 @pytest.mark.parametrize("how", ["torch.save", "pickle"])
 def test_whole_module_saves_and_loads(how):
     opt = optimize(net())

@@ -1,6 +1,7 @@
 """Inference modules backed by prepacked oneDNN contexts (torch.ops.ipex.*).
 
-The weight lives only inside the context, in the layout the primitive wants; `weight` and
+The weight lives only inside the context, in the layout the primitive wants (where that is
+PyTorch's own layout, the tensor the layer was packed from, not a copy); `weight` and
 `bias` are read-only views materialised on access in PyTorch's shape, and state_dict() /
 load_state_dict() use the original keys and shapes (with any folded batch norm undone), so a
 state dict moves freely between the original and the optimized model.
@@ -13,6 +14,8 @@ with a ScriptObject argument).
 """
 from typing import List, Optional, Tuple
 
+import contextlib
+import contextvars
 import copy
 
 import torch
@@ -50,6 +53,24 @@ def post_op_of(module):
     return name, args(module)
 
 
+# Set within reading_weights_in_place().
+_READ_IN_PLACE = contextvars.ContextVar("ipex_packed_read_in_place", default=False)
+
+
+@contextlib.contextmanager
+def reading_weights_in_place():
+    """Layers packed within this context may read the given layer's weight and bias where
+    they are (the kernels do where they take PyTorch's layout: float32 linears on CPUs whose
+    kernels want a plain layout), so an in-place edit of those shows in the packed layer.
+    For callers that rebuild on any change (see frontend.sharing_weights). Outside it a
+    packed layer gets copies of its own."""
+    token = _READ_IN_PLACE.set(True)
+    try:
+        yield
+    finally:
+        _READ_IN_PLACE.reset(token)
+
+
 class _Packed(nn.Module):
     """Shared state-dict plumbing; subclasses define _pack(weight, bias) and _out_dim."""
 
@@ -81,6 +102,8 @@ class _Packed(nn.Module):
         self._post_args = []
         w = layer.weight.detach()
         b = None if layer.bias is None else layer.bias.detach()
+        if not _READ_IN_PLACE.get():  # copies of its own: editing `layer` never changes this one
+            w, b = w.clone(), None if b is None else b.clone()
         self._repack(w, b)
 
     @property
@@ -139,10 +162,11 @@ class _Packed(nn.Module):
         # `layer.weight = ...` / `layer.bias = ...` as on a stock layer: the layer repacks.
         if name in ("weight", "bias") and "_ctx" in self.__dict__:
             w, b = self._public()
+            # Copies: the context may read what it is given where it is.
             if name == "weight":
-                w = value.detach()
+                w = value.detach().clone()
             else:
-                b = None if value is None else value.detach()
+                b = None if value is None else value.detach().clone()
                 self._had_bias = value is not None
             self._repack(w, b)
             return
@@ -213,12 +237,12 @@ class _Packed(nn.Module):
         if "weight" not in vals:
             return
         w_now, b_now = self._public()
-        w = vals["weight"].detach()
+        w = vals["weight"].detach().clone()  # loading copies, as into a parameter
         if tuple(w.shape) != tuple(w_now.shape):
             error_msgs.append(f"size mismatch for {prefix}weight: copying a param with shape {tuple(w.shape)}, "
                               f"the shape in current model is {tuple(w_now.shape)}.")
             return
-        b = vals["bias"].detach() if "bias" in vals else b_now  # a missing bias keeps its value
+        b = vals["bias"].detach().clone() if "bias" in vals else b_now  # a missing bias keeps its value
         w = w.float() if self._bn is not None else w
         if self._bn is not None and self._bn.loads_after(self):
             # load_state_dict visits children in order and hands each only its own keys:

@@ -38,7 +38,7 @@ def run(model, ctx):
     flow = ctx.flow(model)
     if not flow.whole_model_traced:
         return _not_faithful(model, "torch.fx cannot trace its forward (Python control flow on inputs?)")
-    source = _folded_copy(model, ctx.folded)
+    source = _folded_copy(model, ctx.folded, opts.share_weights)
     args = arguments(opts.sample_input)
     _kernels.ops().set_jit_fusion(True)
     with warnings.catch_warnings(record=True) as caught:
@@ -68,10 +68,12 @@ def _not_faithful(model, why):
     return model
 
 
-def _folded_copy(model, folded):
-    """A copy of model whose folded layers carry their batch norm in their stock weights
-    (weights shared with model wherever unchanged)."""
-    memo = {id(t): t for t in list(model.parameters()) + list(model.buffers())}
+def _folded_copy(model, folded, share_weights):
+    """A copy of model whose folded layers carry their batch norm in their stock weights.
+    Its tensors become the frozen graph's constants, which the fused kernels may read where
+    they are: they are copies unless `share_weights` (then shared with model wherever
+    unchanged; model shares the original's)."""
+    memo = {id(t): t for t in list(model.parameters()) + list(model.buffers())} if share_weights else {}
     source = copy.deepcopy(model, memo)
     translated = {id(memo[k]): memo[id(v)] for k, v in folded.items() if k in memo}
     return fold_into_stock_layers(source, translated)

@@ -24,6 +24,9 @@ class Options:
     graph_mode: bool = False
     sample_input: Any = None
     batch_tiling: Union[None, bool, int] = None  # None: measured (graph mode only); int: fixed slices
+    # Packed layers may read the original's weights where they are (frontend.sharing_weights:
+    # the caller rebuilds on any change); otherwise they get copies of their own.
+    share_weights: bool = False
 
     def but(self, **changes):
         return replace(self, **changes)

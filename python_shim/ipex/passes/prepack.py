@@ -2,12 +2,18 @@
 (weights prepacked for oneDNN, any folded batch norm taken in), nn.TransformerEncoderLayer a
 PackedTransformerEncoderLayer, a whole nn.TransformerEncoder a PackedTransformerEncoder (which
 keeps stock's nested-tensor results for padded batches). A bare layer passed to optimize() is
-itself replaced."""
+itself replaced.
+
+The model being optimized shares the original's tensors, and a packed layer may read them
+where they are: only when the options share weights (codeless mode); otherwise packed layers
+get copies of their own, so that editing the original never changes the result."""
+import contextlib
+
 from torch import nn
 
 from .._kernels import ops
 from ..dataflow.tracing import editable_modules, has_hooks, stock_type
-from ..nn.packed import PackedConv, PackedLinear
+from ..nn.packed import PackedConv, PackedLinear, reading_weights_in_place
 from ..nn.transformer import PackedTransformerEncoder, PackedTransformerEncoderLayer, can_pack, can_pack_encoder
 
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -19,6 +25,11 @@ def applies(ctx):
 
 def run(model, ctx):
     ops()  # fails early and clearly if the kernels are not built
+    with reading_weights_in_place() if ctx.opts.share_weights else contextlib.nullcontext():
+        return _replace_layers(model, ctx)
+
+
+def _replace_layers(model, ctx):
     packed = {}  # id(original) -> replacement: a shared layer stays one shared module
 
     def replacement(m):

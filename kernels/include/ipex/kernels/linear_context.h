@@ -13,7 +13,10 @@ namespace ipex::kernels {
 
 class LinearContext : public torch::CustomClassHolder {
   public:
-    // `weight` is (out_features, in_features); `dtype` as for ConvContext.
+    // `weight` is (out_features, in_features); `dtype` as for ConvContext. The context may
+    // read `weight` and `bias` where they are, without a copy (the compute type, contiguous,
+    // and a kernel that takes a plain layout): whoever edits them afterwards must build a new
+    // context, and one that must not see such edits gives it tensors of its own.
     LinearContext(const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
                   c10::ScalarType dtype);
     ~LinearContext() override;

@@ -7,7 +7,9 @@ Tensors are compared by identity and version counter: `load_state_dict`,
 `with torch.no_grad(): p.add_(1)` and an optimizer step change one of them. Edits through
 `p.data` (a tensor with its own version counter) and `p.data = t` change neither, so
 `.data` reads and writes of watched tensors are logged (DataAccessLog) and count as changes.
-Not seen: edits through numpy views or storages, and state outside the modules (globals).
+Not seen: edits through numpy views or storages, and state outside the modules (globals);
+the copy shares storage with the model where it can (embeddings, norms, float32 linears on
+plain-layout CPUs), so such an edit reaches those layers of the copy but not its packed ones.
 """
 import itertools
 import threading
