@@ -71,6 +71,11 @@ def reading_weights_in_place():
         _READ_IN_PLACE.reset(token)
 
 
+def reads_weights_in_place():
+    """True within reading_weights_in_place()."""
+    return _READ_IN_PLACE.get()
+
+
 class _Packed(nn.Module):
     """Shared state-dict plumbing; subclasses define _pack(weight, bias) and _out_dim."""
 
@@ -102,7 +107,7 @@ class _Packed(nn.Module):
         self._post_args = []
         w = layer.weight.detach()
         b = None if layer.bias is None else layer.bias.detach()
-        if not _READ_IN_PLACE.get():  # copies of its own: editing `layer` never changes this one
+        if not reads_weights_in_place():  # copies of its own: editing `layer` never changes this one
             w, b = w.clone(), None if b is None else b.clone()
         self._repack(w, b)
 

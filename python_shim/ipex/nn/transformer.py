@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 
-from .packed import PackedLinear
+from .packed import PackedLinear, reads_weights_in_place
 
 
 def _activation_post_op(layer):
@@ -70,11 +70,15 @@ class _SelfAttention(nn.Module):
         super().__init__()
         self.embed_dim, self.num_heads, self.batch_first = attn.embed_dim, attn.num_heads, attn.batch_first
         self.head_dim = self.embed_dim // self.num_heads
+        # The scores' 1/sqrt(head_dim) is folded into the query rows of the packed QKV weight,
+        # unless the layer reads the model's weight where it is (reading_weights_in_place):
+        # then that weight stays as it is and the scores are scaled instead.
         scale = torch.ones(3 * self.embed_dim)
         scale[: self.embed_dim] = 1.0 / math.sqrt(self.head_dim)
-        proxy = nn.Linear(self.embed_dim, 3 * self.embed_dim)
+        self.score_scale = float(scale[0]) if reads_weights_in_place() else 1.0
+        proxy = nn.Linear(self.embed_dim, 3 * self.embed_dim, device="meta")  # no weight of its own
         proxy.weight, proxy.bias = attn.in_proj_weight, attn.in_proj_bias
-        self.in_proj = _InProj(proxy, dtype, row_scale=scale)
+        self.in_proj = _InProj(proxy, dtype, row_scale=None if reads_weights_in_place() else scale)
         self.out_proj = _BiasedLinear(attn.out_proj, dtype)
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
@@ -119,6 +123,8 @@ class _SelfAttention(nn.Module):
         q, k, v = heads[0], heads[1], heads[2]
         if exact:
             scores = torch.matmul(q, k.transpose(-1, -2))
+            if self.score_scale != 1.0:
+                scores = scores * self.score_scale
             if mask is not None:
                 scores = scores + mask.to(scores.dtype)
             out = torch.matmul(torch.softmax(scores, -1), v)  # (b, h, s, d)
@@ -126,7 +132,7 @@ class _SelfAttention(nn.Module):
             return out.reshape(qkv.size(0), qkv.size(1), self.embed_dim)
         # oneDNN batched matmuls read q, k^T and v as strided views of the QKV output and write
         # the heads straight into the (batch, seq, embed) layout; softmax runs in place.
-        scores = torch.ops.ipex.batch_matmul(q, k.transpose(-1, -2), 1.0, None)
+        scores = torch.ops.ipex.batch_matmul(q, k.transpose(-1, -2), self.score_scale, None)
         if mask is not None:
             scores += mask.to(scores.dtype)
         probs = torch.ops.ipex.softmax_(scores)
