@@ -33,6 +33,10 @@ extern char** environ;
 namespace ipex::launcher {
 namespace {
 
+// The ranks of a healthy launch have all reached the start gate by then, and their hosts
+// need no probe; otherwise the probe decides (a failure is reported this much later).
+constexpr std::chrono::milliseconds kProbeDelay{1000};
+
 std::vector<std::string> read_hostfile(const std::string& path) {
     if (path.empty()) return {};
     std::ifstream in(path);
@@ -176,9 +180,10 @@ int run_distributed(const LaunchOptions& options, const affinity::Topology& topo
         if (plan.job.mpi.kind != MpiKind::kSlurm)
             remote = remote_hosts(plan.job.hosts, options.dist.hostfile);
         if (plan.master_is_local) check_port_free(plan.master_addr, plan.master_port);
-        // The other hosts are probed while the MPI starts; the ranks wait for the verdict.
+        // The MPI starts at once; the ranks wait until all have come or the other hosts
+        // answered the probe.
         if (const std::string facing = address_facing(remote); !remote.empty() && !facing.empty()) {
-            gate.emplace(facing);
+            gate.emplace(facing, plan.job.nnodes * plan.job.ppn);
             for (const auto& [name, value] : gate->variables()) job_env[name] = value;
             plan = plan_distributed(options, topology, job_env, probes, inputs);  // forwards them
         } else if (const std::string failure = probe_hosts(remote, plan.job.agent);
@@ -215,7 +220,8 @@ int run_distributed(const LaunchOptions& options, const affinity::Topology& topo
     SupervisorOptions supervise;
     if (gate) {
         gate->open_when(
-            [hosts = remote, agent = plan.job.agent] { return probe_hosts(hosts, agent); });
+            [hosts = remote, agent = plan.job.agent] { return probe_hosts(hosts, agent); },
+            kProbeDelay);
         supervise.start_verdict_fd = gate->verdict_fd();
         supervise.on_go = announce;
     }

@@ -3,6 +3,7 @@
 #include "start_gate.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -61,11 +62,13 @@ TEST(StartGate, WithoutTheVariableARankStartsAtOnce) {
 }
 
 TEST(StartGate, ARankWaitsForTheCheckThenGoes) {
-    StartGate gate("127.0.0.1");
-    gate.open_when([] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));
-        return std::string();
-    });
+    StartGate gate("127.0.0.1", 2);
+    gate.open_when(
+        [] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            return std::string();
+        },
+        std::chrono::milliseconds(0));
     become_rank_of(gate);
     const auto start = Clock::now();
     EXPECT_EQ(await_start(10000), "");
@@ -77,12 +80,39 @@ TEST(StartGate, ARankWaitsForTheCheckThenGoes) {
     EXPECT_EQ(await_start(10000), "");
 }
 
+TEST(StartGate, WhenEveryRankHasComeTheCheckNeverRuns) {
+    StartGate gate("127.0.0.1", 2);
+    std::atomic<bool> checked{false};
+    gate.open_when(
+        [&checked] {
+            checked = true;
+            return std::string("the check should not have run");
+        },
+        std::chrono::seconds(5));
+    const auto variables = gate.variables();
+    const std::string address = variables.at(kStartGateVariable);
+    const std::string key = variables.at(kStartKeyVariable);
+    std::string answers[2];
+    const auto start = Clock::now();
+    std::thread first([&] { answers[0] = await_start(address, key, 10000); });
+    std::thread second([&] { answers[1] = await_start(address, key, 10000); });
+    first.join();
+    second.join();
+    EXPECT_EQ(answers[0], "");
+    EXPECT_EQ(answers[1], "");
+    EXPECT_LT(seconds_since(start), 4);
+    EXPECT_EQ(read_verdict(gate.verdict_fd()), "go");
+    EXPECT_FALSE(checked);
+}
+
 TEST(StartGate, AFailedCheckLetsNoRankStart) {
-    StartGate gate("127.0.0.1");
-    gate.open_when([] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        return std::string("host 'n9' does not answer through ssh (exit 255)");
-    });
+    StartGate gate("127.0.0.1", 2);
+    gate.open_when(
+        [] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            return std::string("host 'n9' does not answer through ssh (exit 255)");
+        },
+        std::chrono::milliseconds(0));
     become_rank_of(gate);
     const std::string refused = await_start(10000);
     EXPECT_TRUE(contains(refused, "did not let this rank start")) << refused;
@@ -91,12 +121,14 @@ TEST(StartGate, AFailedCheckLetsNoRankStart) {
     EXPECT_NE(await_start(10000), "");
 }
 
-TEST(StartGate, AWrongKeyGetsNoGo) {
-    StartGate gate("127.0.0.1");
-    gate.open_when([] { return std::string(); });
-    EXPECT_EQ(read_verdict(gate.verdict_fd()), "go");
+TEST(StartGate, AWrongKeyNeitherOpensTheGateNorGetsGo) {
+    StartGate gate("127.0.0.1", 1);
+    gate.open_when([] { return std::string(); }, std::chrono::milliseconds(800));
     become_rank_of(gate, "not-the-key");
-    EXPECT_NE(await_start(10000), "");
+    EXPECT_NE(await_start(10000), "");  // hung up on
+    pollfd verdict{gate.verdict_fd(), POLLIN, 0};
+    EXPECT_EQ(poll(&verdict, 1, 0), 0);                // one rank was due, and none has come
+    EXPECT_EQ(read_verdict(gate.verdict_fd()), "go");  // the check decided
 }
 
 TEST(HostProbe, AHostThatDoesNotAnswerIsNamedWithItsExitStatus) {

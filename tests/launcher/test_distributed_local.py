@@ -200,18 +200,22 @@ def test_hostfile_problems_are_one_line(ipexrun, tmp_path):
     assert "host '192.0.2.1' does not answer through" in r.stderr and "exit 255" in r.stderr
 
 
-# A stand-in for ssh whose "other host" is this machine: the reachability probe (`AGENT HOST
-# true`) takes PROBE_SECONDS and exits PROBE_EXIT; anything else runs here. Each step is
-# logged with its time.
+# A stand-in for ssh whose "other host" is this machine. The reachability probe (`AGENT HOST
+# true`) takes PROBE_SECONDS and exits PROBE_EXIT; anything else (the MPI's proxy) waits
+# MPI_SECONDS, then runs here, or exits MPI_EXIT when that is set (an unreachable host).
+# Each step is logged with its time.
 FAKE_AGENT = """#!/bin/sh
 while [ "${1#-}" != "$1" ]; do shift; done
 host=$1; shift
 if [ "$*" = true ]; then
+    echo "probe-start $(date +%s.%N)" >> "$EVENTS"
     sleep "$PROBE_SECONDS"
     echo "probe-end $(date +%s.%N)" >> "$EVENTS"
     exit "$PROBE_EXIT"
 fi
 echo "mpi-start $(date +%s.%N)" >> "$EVENTS"
+[ -n "$MPI_EXIT" ] && exit "$MPI_EXIT"
+sleep "$MPI_SECONDS"
 exec sh -c "$*"
 """
 PROGRAM_EVENT = 'echo "program $(date +%s.%N) $IPEXRUN_START_GATE" >> "$EVENTS"; echo started'
@@ -227,7 +231,8 @@ def routable(address):
             return False
 
 
-def gated_launch(ipexrun, tmp_path, mpi, probe_exit):
+def gated_launch(ipexrun, tmp_path, mpi, probe_seconds=0.2, probe_exit=0, mpi_seconds=0,
+                 mpi_exit=""):
     remote = "198.51.100.7"  # TEST-NET-2: resolves, is not this machine; the agent runs here
     if not routable(remote):
         pytest.skip(f"no route to {remote}: the launcher would find no address facing it")
@@ -240,19 +245,30 @@ def gated_launch(ipexrun, tmp_path, mpi, probe_exit):
     r = run(ipexrun, "--nnodes", "2", "--nprocs-per-node", "1", "--hostfile", str(hostfile),
             "--mpi", mpi, "--mpi-agent", str(agent), "--master-port", str(free_port()),
             "--no-python", "sh", "-c", PROGRAM_EVENT,
-            env={"EVENTS": str(events), "PROBE_SECONDS": "1.5", "PROBE_EXIT": str(probe_exit)})
+            env={"EVENTS": str(events), "PROBE_SECONDS": str(probe_seconds),
+                 "PROBE_EXIT": str(probe_exit), "MPI_SECONDS": str(mpi_seconds),
+                 "MPI_EXIT": str(mpi_exit)})
     times = {}
     for line in events.read_text().splitlines() if events.exists() else []:
         name, _, rest = line.partition(" ")
         stamp, _, gate = rest.partition(" ")
         times.setdefault(name, []).append(float(stamp))
-        assert not gate, f"the program sees the gate's variables: {line}"
+        assert not gate, f"the program sees the start gate's variables: {line}"
     return r, times
 
 
 @pytest.mark.parametrize("mpi", MPIS)
-def test_the_mpi_starts_during_the_host_probe_and_the_program_after_it(ipexrun, mpi, tmp_path):
-    r, times = gated_launch(ipexrun, tmp_path, mpi, probe_exit=0)
+def test_ranks_that_all_come_start_without_a_probe(ipexrun, mpi, tmp_path):
+    r, times = gated_launch(ipexrun, tmp_path, mpi)
+    assert r.returncode == 0, r.stderr
+    assert sorted(rank_lines(r.stdout)) == [0, 1], r.stdout
+    assert len(times["program"]) == 2, times
+    assert "probe-start" not in times, times  # every host answered the MPI itself
+
+
+@pytest.mark.parametrize("mpi", MPIS)
+def test_slow_ranks_start_once_the_probe_passed_during_the_mpi_start(ipexrun, mpi, tmp_path):
+    r, times = gated_launch(ipexrun, tmp_path, mpi, mpi_seconds=3)
     assert r.returncode == 0, r.stderr
     assert sorted(rank_lines(r.stdout)) == [0, 1], r.stdout
     (probe_end,) = times["probe-end"]
@@ -261,9 +277,9 @@ def test_the_mpi_starts_during_the_host_probe_and_the_program_after_it(ipexrun, 
 
 
 @pytest.mark.parametrize("mpi", MPIS)
-def test_a_host_failing_the_probe_stops_the_started_mpi_before_any_program(ipexrun, mpi,
-                                                                             tmp_path):
-    r, times = gated_launch(ipexrun, tmp_path, mpi, probe_exit=255)
+def test_an_unreachable_host_stops_the_started_mpi_before_any_program(ipexrun, mpi,
+                                                                       tmp_path):
+    r, times = gated_launch(ipexrun, tmp_path, mpi, probe_exit=255, mpi_exit=255)
     assert r.returncode == 1
     errors = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(errors) == 1, r.stderr
