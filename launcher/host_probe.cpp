@@ -6,7 +6,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,7 +32,7 @@ std::string address_text(const sockaddr_storage& s) {
     return text;
 }
 
-// What a probe's child needs, prepared before the clone.
+// What a probe's child needs, prepared before the fork.
 struct ProbeExec {
     std::string path;
     std::vector<std::string> args;
@@ -41,12 +40,11 @@ struct ProbeExec {
     int status_fd = -1;  // where the child writes the agent's wait status
 };
 
-// Runs in a child with its own copy of the launcher's memory and no exit signal, which only a
-// waitpid with __WCLONE collects, so the supervisor's waitpid(-1) leaves it alone. An exec
-// would make it an ordinary child again: the agent is its own child, and it reports the
-// agent's wait status through a pipe. Only async-signal-safe calls from here on.
-int run_probe(void* arg) {
-    const auto* exec = static_cast<const ProbeExec*>(arg);
+// Runs in a forked child, which starts the agent as its own child and reports the agent's
+// wait status through a pipe: the supervisor may reap this child itself (its waitpid(-1)
+// takes every child), and the answer still arrives. Only async-signal-safe calls from here
+// on (the launcher may have other threads).
+[[noreturn]] void run_probe(const ProbeExec* exec) {
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &default_action, nullptr);
@@ -86,8 +84,9 @@ pid_t spawn_probe(ProbeExec& exec) {
     exec.path = *found;
     for (auto& a : exec.args) exec.argv.push_back(a.data());
     exec.argv.push_back(nullptr);
-    std::vector<char> stack(64 * 1024);  // the child's own copy, like the rest of memory
-    return clone(run_probe, stack.data() + stack.size(), 0, &exec);
+    const pid_t pid = fork();
+    if (pid == 0) run_probe(&exec);
+    return pid;
 }
 
 struct Probe {
@@ -176,7 +175,8 @@ std::string probe_hosts(const std::vector<std::string>& hosts, const std::string
             kill(-p.pid, SIGKILL);
             kill(p.pid, SIGKILL);
         }
-        while (waitpid(p.pid, nullptr, __WCLONE) < 0 && errno == EINTR) {
+        // ECHILD: the supervisor has reaped it already.
+        while (waitpid(p.pid, nullptr, 0) < 0 && errno == EINTR) {
         }
         close(p.status_fd);
         p.status_fd = -1;

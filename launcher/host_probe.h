@@ -1,7 +1,7 @@
 // The pre-flight reachability check of a distributed launch: every other host must answer
 // `AGENT HOST true` (ssh by default) within a time limit. The probes run while the MPI
-// starts (see start_gate.h), under a supervisor that reaps every child it sees, so they are
-// started as children that only a waitpid with __WCLONE can collect.
+// starts (see start_gate.h), under a supervisor that reaps every child it sees, so each
+// probe reports its agent's exit status through a pipe rather than through its own.
 #pragma once
 
 #include <sys/socket.h>
