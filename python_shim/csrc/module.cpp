@@ -9,7 +9,10 @@
 
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
+#include <vector>
 
 #include "ipex/runtime/cpu_pool.h"
 #include "ipex/runtime/pin.h"
@@ -27,11 +30,13 @@ namespace {
 // away on a worker thread.
 struct GilReleaser {
     void operator()(py::object* o) const {
-        if (Py_IsInitialized()) {
+        // A task thread that takes the GIL while the interpreter shuts down is ended by
+        // Python (pthread_exit) inside this destructor, which must not unwind: leak instead.
+        if (Py_IsInitialized() && !_Py_IsFinalizing()) {
             py::gil_scoped_acquire gil;
             delete o;
         } else {
-            o->release();  // interpreter gone: leak rather than crash
+            o->release();  // interpreter gone or going: leak rather than crash
             delete o;
         }
     }
@@ -84,9 +89,26 @@ class Future {
 };
 
 // A callable or a TorchScript module bound to its own pinned worker thread.
+class PyTask;
+
+// Every live Task, so that the interpreter's exit can finish their work first: a task thread
+// that needs the GIL once Python has begun shutting down is ended by Python in mid-call.
+struct LiveTasks {
+    std::mutex mu;
+    std::set<PyTask*> tasks;
+};
+LiveTasks& live_tasks() {
+    static auto* live = new LiveTasks;  // never destroyed: tasks may outlive static destruction
+    return *live;
+}
+
 class PyTask {
   public:
     PyTask(py::object callable, const rt::CPUPool& pool) {
+        {
+            std::lock_guard<std::mutex> lock(live_tasks().mu);
+            live_tasks().tasks.insert(this);
+        }
         if (auto m = torch::jit::as_module(callable))
             module_ = *m;
         else if (!PyCallable_Check(callable.ptr()))
@@ -115,11 +137,14 @@ class PyTask {
         }
         PyCall call{callable_, share(std::move(args)), share(std::move(kwargs))};
         rt::Task task(
-            [](const PyCall& c) {
+            [](PyCall c) {
                 // Torch operators release the GIL while they compute, so streams overlap there.
                 py::gil_scoped_acquire gil;
                 py::object out = (*c.fn)(*py::reinterpret_borrow<py::tuple>(*c.args),
                                          **py::reinterpret_borrow<py::dict>(*c.kwargs));
+                // Dropped while the GIL is held: releasing them later would take it again on
+                // this thread, which Python ends if it is shutting down by then.
+                c = PyCall{};
                 return share(std::move(out));
             },
             executor_);
@@ -134,6 +159,10 @@ class PyTask {
     }
 
     ~PyTask() {
+        {
+            std::lock_guard<std::mutex> lock(live_tasks().mu);
+            live_tasks().tasks.erase(this);
+        }
         if (executor_) {
             py::gil_scoped_release nogil;
             executor_.reset();
@@ -212,6 +241,17 @@ PYBIND11_MODULE(_C, m) {
         .def_property_readonly("cpu_pool", &PyTask::pool);
 
     m.def("split_sizes", &rt::split_sizes, py::arg("batch"), py::arg("streams"));
+
+    // At exit (atexit runs before the interpreter starts to shut down) the running call of
+    // every task ends normally and queued ones are cancelled; nobody is left to wait for them.
+    py::module_::import("atexit").attr("register")(py::cpp_function([] {
+        std::vector<PyTask*> tasks;
+        {
+            std::lock_guard<std::mutex> lock(live_tasks().mu);
+            tasks.assign(live_tasks().tasks.begin(), live_tasks().tasks.end());
+        }
+        for (PyTask* task : tasks) task->shutdown(/*cancel=*/true);
+    }));
     m.def(
         "split_embedding_bag",
         [](const at::Tensor& indices, const at::Tensor& offsets, int streams) {

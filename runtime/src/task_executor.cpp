@@ -1,5 +1,6 @@
 #include "ipex/runtime/task_executor.h"
 
+#include <cxxabi.h>
 #include <sched.h>
 
 #include <chrono>
@@ -95,6 +96,8 @@ void TaskExecutor::loop(std::shared_ptr<Queue> q, CPUPool pool, std::exception_p
             if (pool.size() > 1)
                 refresh_pin();  // a one-thread team has no helper threads to replace
             job.run();
+        } catch (abi::__forced_unwind&) {
+            throw;  // the thread is being ended (pthread_exit, e.g. by Python at shutdown)
         } catch (...) {
         }
     }

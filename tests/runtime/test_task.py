@@ -143,3 +143,28 @@ def test_dropped_futures_and_tasks_with_queued_python_calls(rt, two_cpus):
         del task  # drains the queue, then joins the worker
     assert len(ran) == 100
     assert sorted(ran) == sorted((r, 2.0 * i) for r in range(10) for i in range(10))
+
+
+@pytest.mark.parametrize("queued", [1, 3])
+def test_program_may_exit_while_a_python_task_runs(two_cpus, tmp_path, queued):
+    """A script that ends with a Python call still running on a task (and more queued) exits
+    normally: the running call finishes, queued ones are cancelled. Before, the task thread
+    needed the GIL after Python had begun shutting down and the process aborted."""
+    import os
+    import subprocess
+    import sys
+    done = tmp_path / "done"
+    script = (
+        "import time, ipex\n"
+        "from ipex.cpu import runtime as rt\n"
+        f"def work():\n    time.sleep(0.3)\n    open({str(done)!r}, 'a').write('x')\n"
+        f"task = rt.Task(work, rt.CPUPool([{two_cpus[0]}]))\n"
+        f"futures = [task() for _ in range({queued})]\n"
+        "time.sleep(0.05)\n"
+        "print('leaving')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    p = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout == "leaving\n"
+    assert done.read_text() == "x"  # the running call completed, the queued ones did not run

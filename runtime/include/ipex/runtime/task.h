@@ -2,6 +2,8 @@
 // pinned worker and returns a std::future of its result.
 #pragma once
 
+#include <cxxabi.h>
+
 #include <future>
 #include <memory>
 #include <tuple>
@@ -41,6 +43,8 @@ class Task {
                                       } else {
                                           promise->set_value(std::apply(*f, std::move(*bound)));
                                       }
+                                  } catch (abi::__forced_unwind&) {
+                                      throw;  // the thread is being ended: let it
                                   } catch (...) {
                                       promise->set_exception(std::current_exception());
                                   }
