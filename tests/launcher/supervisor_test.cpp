@@ -227,19 +227,23 @@ TEST(Supervisor, LeftoverHelperThatEndsByItselfIsLeftToFinish) {
     EXPECT_FALSE(contains(r.err, "SIGTERM")) << r.err;
 }
 
-TEST(Supervisor, LeftoverHelperGetsSigtermBeforeSigkill) {
+// Runs one instance whose helper writes the file $1 when SIGTERM reaches it, and expects the
+// run to end well before its 10 s grace period with `message` among the launcher's lines.
+static void expect_helper_terminated(const std::string& script, const std::string& message) {
     TempDir tmp;
     LaunchPlan plan;
-    plan.instances = {sh(0, {0},
-                         "(trap ': > \"$1\"; exit 0' TERM; sleep 30 & wait) >/dev/null 2>&1 & "
-                         "exit 0",
-                         {tmp / "terminated"})};
+    plan.instances = {sh(0, {0}, script, {tmp / "terminated"})};
     const RunResult r = run(plan, quick(std::chrono::milliseconds(10000)));
     EXPECT_EQ(r.code, 0) << r.err;
     EXPECT_TRUE(exists(tmp / "terminated")) << r.err;
     EXPECT_LT(r.seconds, 5.0);  // ended by SIGTERM, not after the grace period
-    EXPECT_TRUE(contains(r.err, "instance 0 left processes running; sending them SIGTERM"))
-        << r.err;
+    EXPECT_TRUE(contains(r.err, message)) << r.err;
+}
+
+TEST(Supervisor, LeftoverHelperGetsSigtermBeforeSigkill) {
+    expect_helper_terminated(
+        "(trap ': > \"$1\"; exit 0' TERM; sleep 30 & wait) >/dev/null 2>&1 & exit 0",
+        "instance 0 left processes running; sending them SIGTERM");
 }
 
 TEST(Supervisor, LeftoverIgnoringSigtermIsKilledAfterTheGracePeriod) {
@@ -258,17 +262,10 @@ TEST(Supervisor, LeftoverIgnoringSigtermIsKilledAfterTheGracePeriod) {
 }
 
 TEST(Supervisor, EscapedHelperGetsSigtermToo) {
-    TempDir tmp;
-    LaunchPlan plan;
-    plan.instances = {sh(0, {0},
-                         "setsid sh -c 'trap \": > \\\"$0\\\"; exit 0\" TERM; sleep 30 & wait' "
-                         "\"$1\" >/dev/null 2>&1 & sleep 0.2; exit 0",
-                         {tmp / "terminated"})};
-    const RunResult r = run(plan, quick(std::chrono::milliseconds(10000)));
-    EXPECT_EQ(r.code, 0) << r.err;
-    EXPECT_TRUE(exists(tmp / "terminated")) << r.err;
-    EXPECT_LT(r.seconds, 5.0);
-    EXPECT_TRUE(contains(r.err, "that had left the instances' process groups")) << r.err;
+    expect_helper_terminated(
+        "setsid sh -c 'trap \": > \\\"$0\\\"; exit 0\" TERM; sleep 30 & wait' \"$1\" "
+        ">/dev/null 2>&1 & sleep 0.2; exit 0",
+        "that had left the instances' process groups");
 }
 
 TEST(Supervisor, OutputIsPrefixedLineByLineWithTheInstanceIndex) {
