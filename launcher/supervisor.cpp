@@ -56,10 +56,10 @@ struct Instance {
     std::string status = "not started";
     std::optional<int> code;  // exit code as the launcher reports it (128 + signal)
     bool log_failure_reported = false;
-    // Once the instance's own process has ended: its group still has processes in it.
-    bool group_left = false;
+    // Once the instance's own process has ended, while its group still has processes in it:
     std::optional<Clock::time_point> group_term_at;  // SIGTERM what is left then
     std::optional<Clock::time_point> group_kill_at;  // and SIGKILL it then
+    bool group_left() const { return group_term_at || group_kill_at; }
 };
 
 // The launcher's own messages: the caller's default logger (stderr) plus, with a log
@@ -213,7 +213,7 @@ void Supervision::stop_others(int sig) {
     for (Instance& in : instances_) {
         if (in.running) {
             signal_group(in.pid, sig);
-        } else if (in.group_left && in.group_term_at) {  // still waiting for it to end itself
+        } else if (in.group_term_at) {  // still waiting for it to end itself
             signal_group(in.pid, sig);
             in.group_term_at.reset();
             in.group_kill_at = kill_at_;
@@ -290,7 +290,6 @@ void Supervision::finished(Instance& in, int wait_status) {
     // Whatever the instance left behind in its group has lost its reason to live: it gets a
     // moment to end by itself, then SIGTERM, then SIGKILL (end_leftovers). When the run is
     // stopping, the group has had the stop signal already.
-    in.group_left = true;
     const auto now = Clock::now();
     if (!stopping_)
         in.group_term_at = now + kLeftoverWait;
@@ -354,7 +353,7 @@ void Supervision::reap() {
 // then SIGKILL when their times come.
 void Supervision::end_leftovers(Clock::time_point now) {
     for (Instance& in : instances_) {
-        if (!in.group_left) continue;
+        if (!in.group_left()) continue;
         // ESRCH: nothing is left (the launcher reaps adopted zombies before it gets here).
         if (kill(-in.pid, 0) != 0 && errno == ESRCH) {
             close_group(in);
@@ -379,7 +378,6 @@ void Supervision::end_leftovers(Clock::time_point now) {
 }
 
 void Supervision::close_group(Instance& in) {
-    in.group_left = false;
     in.group_term_at.reset();
     in.group_kill_at.reset();
     watchdog_.forget(in.pid);
@@ -387,7 +385,7 @@ void Supervision::close_group(Instance& in) {
 
 bool Supervision::any_group_left() const {
     return std::any_of(instances_.begin(), instances_.end(),
-                       [](const Instance& in) { return in.group_left; });
+                       [](const Instance& in) { return in.group_left(); });
 }
 
 bool Supervision::all_ended() const {
