@@ -73,6 +73,10 @@ int run(int argc, char** argv) {
                        : affinity::load_topology(options.topology_file);
         if (!options.topology_file.empty() && !options.dry_run)
             return usage_error("--topology describes another machine; use it with --dry-run");
+        if (!topology.this_machine && !options.dry_run)
+            return usage_error(topology.source +
+                               " describes another machine; use it with --dry-run (or set "
+                               "HWLOC_THISSYSTEM=1 if it is this one)");
         if (options.dist.nnodes > 0 && !options.dist.rank_wrapper)
             return options.benchmark.collecting()
                        ? launcher::run_distributed_benchmark(options, topology, env,

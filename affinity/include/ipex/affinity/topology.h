@@ -31,7 +31,8 @@ struct Topology {
     std::vector<Pu> pus;          // in hwloc topology order (cores of a package together)
     std::vector<NumaNode> nodes;  // sorted by OS index, CPU-less (HBM, CXL) nodes included
     std::vector<int> offline;     // CPUs the kernel knows of but that are not online
-    std::string source;           // "this machine" or the XML path
+    std::string source;           // "this machine", the XML path, or the HWLOC_* variable
+    bool this_machine = true;     // false: a description of another machine (plan only)
 
     const Pu* find_pu(int os) const;
     const NumaNode* find_node(int os) const;
@@ -44,7 +45,9 @@ struct TopologyError : std::runtime_error {
 
 // Loads the topology of this machine (xml_path empty) or of an hwloc XML export. For this
 // machine, `allowed` also honours the process's own affinity mask (taskset, cgroups).
-// HWLOC_XMLFILE in the environment is honoured by hwloc itself when xml_path is empty.
+// When xml_path is empty, HWLOC_SYNTHETIC or else HWLOC_XMLFILE in the environment describe
+// the machine instead (an error when hwloc cannot use them; HWLOC_THISSYSTEM=1 says the
+// description is this machine's).
 Topology load_topology(const std::string& xml_path);
 
 // This machine's topology as an hwloc XML document, for load_this_machine in other processes
