@@ -3,8 +3,11 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
+#include <new>
 
 #include "benchmark_run.h"
 #include "distributed_launch.h"
@@ -153,13 +156,27 @@ int run(int argc, char** argv) {
     return launcher::run_plan(plan, supervise);
 }
 
+// What the launcher printed itself (the plan, --help, --version) must have arrived: at exit
+// the C library would flush it and drop the error.
+int check_stdout(int code) {
+    std::cout.flush();
+    if (!std::cout.fail() && std::fflush(stdout) == 0) return code;
+    const int error = errno;
+    const std::string line = std::string("ipexrun: error: cannot write to stdout") +
+                             (error ? std::string(": ") + std::strerror(error) : "") + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    return code == 0 ? 1 : code;
+}
+
 }  // namespace
 
 // No exception may end the launcher with an abort: whatever escapes is one line and exit 1.
 int main(int argc, char** argv) {
     try {
         setup_logging();
-        return run(argc, argv);
+        return check_stdout(run(argc, argv));
+    } catch (const std::bad_alloc&) {
+        std::fputs("ipexrun: error: out of memory\n", stderr);
     } catch (const std::exception& e) {
         const std::string line = "ipexrun: error: " + ipex::affinity::one_line(e.what()) + "\n";
         std::fwrite(line.data(), 1, line.size(), stderr);
