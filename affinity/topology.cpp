@@ -106,6 +106,16 @@ TopologyPtr open_topology(const Description& from, XmlOf xml_of = XmlOf::kAnothe
     return topo;
 }
 
+// "" when hwloc cannot export it: the XML only spares other processes a load of their own.
+std::string export_xml(hwloc_topology_t topo) {
+    char* buffer = nullptr;
+    int length = 0;
+    if (hwloc_topology_export_xmlbuffer(topo, &buffer, &length, 0) != 0) return "";
+    std::string xml(buffer, length > 0 ? static_cast<std::size_t>(length) - 1 : 0);
+    hwloc_free_xmlbuffer(topo, buffer);
+    return xml;
+}
+
 // Rank of each PU's core kind: 0 for the most performant kind, 1 for the next, ... hwloc
 // ranks kinds by efficiency (higher = bigger core); where it could not rank them it leaves
 // -1 and we fall back to the kinds' maximum frequency.
@@ -167,29 +177,20 @@ Topology read_model(hwloc_topology_t t, const std::string& source);
 
 }  // namespace
 
-Topology load_topology(const std::string& xml_path) {
+Topology load_topology(const std::string& xml_path, bool export_machine_xml) {
     const Description from = description_from(xml_path);
     TopologyPtr topo = open_topology(from);
-    return read_model(topo.get(), from.kind == Description::Kind::kThisMachine
-                                      ? "this machine"
-                                      : (xml_path.empty() ? from.name : xml_path));
+    Topology out = read_model(topo.get(), from.kind == Description::Kind::kThisMachine
+                                              ? "this machine"
+                                              : (xml_path.empty() ? from.name : xml_path));
+    if (export_machine_xml && out.this_machine) out.machine_xml = export_xml(topo.get());
+    return out;
 }
 
 Topology load_this_machine(const std::string& xml_path) {
     TopologyPtr topo = open_topology({Description::Kind::kXml, xml_path, quote_text(xml_path)},
                                      XmlOf::kThisMachine);
     return read_model(topo.get(), "this machine");
-}
-
-std::string this_machine_xml() {
-    TopologyPtr topo = open_topology(Description{});
-    char* buffer = nullptr;
-    int length = 0;
-    if (hwloc_topology_export_xmlbuffer(topo.get(), &buffer, &length, 0) != 0)
-        throw TopologyError(std::string("cannot export the topology: ") + std::strerror(errno));
-    std::string xml(buffer, length > 0 ? static_cast<std::size_t>(length) - 1 : 0);
-    hwloc_free_xmlbuffer(topo.get(), buffer);
-    return xml;
 }
 
 namespace {

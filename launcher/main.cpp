@@ -70,10 +70,13 @@ int run(int argc, char** argv) {
         return launcher::build_launch_plan(o, topology, env, launcher::real_probes(env),
                                            launcher::this_install());
     };
+    // A distributed launch hands this node's topology to its ranks: one hwloc load for all.
+    const bool launches_ranks =
+        options.dist.nnodes > 0 && !options.dist.rank_wrapper && !options.dry_run;
     try {
         topology = options.dist.rank_wrapper && options.topology_file.empty()
                        ? launcher::load_rank_topology(env)
-                       : affinity::load_topology(options.topology_file);
+                       : affinity::load_topology(options.topology_file, launches_ranks);
         if (!options.topology_file.empty() && !options.dry_run)
             return usage_error("--topology describes another machine; use it with --dry-run");
         if (!topology.this_machine && !options.dry_run)
