@@ -5,6 +5,7 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -100,6 +101,13 @@ LauncherLog make_launcher_log(const std::string& file_path) {
     result.log->set_error_handler(note_failure);
     if (result.file_only) result.file_only->set_error_handler(note_failure);
     return result;
+}
+
+// Whether the open file `fd` no longer has a name (its folder or itself was removed): what is
+// written to it is lost with it.
+bool deleted(int fd) {
+    struct stat info {};
+    return fd >= 0 && fstat(fd, &info) == 0 && info.st_nlink == 0;
 }
 
 // A launcher started with a closed stdin/stdout/stderr would hand those numbers to pipes
@@ -318,8 +326,12 @@ std::vector<std::string> Supervision::lost_output() const {
         if (instances_[i].output && instances_[i].output->log_error())
             logs.push_back(files_->instance_paths[i] + " (" +
                            std::strerror(instances_[i].output->log_error()) + ")");
+        else if (files_ && deleted(files_->instance_fds[i]))
+            logs.push_back(files_->instance_paths[i] + " (deleted during the run)");
     if (files_ && !log_.file_failure->empty())
         logs.push_back(files_->launcher_path + " (" + *log_.file_failure + ")");
+    else if (struct stat info{}; files_ && stat(files_->launcher_path.c_str(), &info) != 0)
+        logs.push_back(files_->launcher_path + " (" + std::strerror(errno) + ")");
     std::vector<std::string> parts;
     if (!logs.empty()) {
         std::string list;
