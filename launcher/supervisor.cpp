@@ -126,6 +126,8 @@ class Supervision {
     int run();
 
   private:
+    int supervise();
+    void end_everything_now();
     void start_all();
     void stop_others(int sig);
     void on_launcher_signal(int sig);
@@ -496,7 +498,26 @@ std::string Supervision::summary() const {
     return summary_table(rows);
 }
 
+// An error in the middle of the run (out of memory, an observer that failed) ends it at once,
+// and nothing it started outlives it.
 int Supervision::run() {
+    try {
+        return supervise();
+    } catch (const std::exception& e) {
+        log_.log->error("{}; ending every instance now", e.what());
+        end_everything_now();
+        return 1;
+    }
+}
+
+void Supervision::end_everything_now() {
+    for (Instance& in : instances_)
+        if (in.running || in.group_left()) signal_group(in.pid, SIGKILL);
+    watchdog_.finish();  // before the sweep below, which would take it for an orphan
+    end_adopted_children(std::chrono::milliseconds(0), options_.grace);
+}
+
+int Supervision::supervise() {
     start_all();
     std::vector<pollfd> fds;
     std::vector<std::pair<Instance*, int>> owners;  // fds[k + 1] belongs to owners[k]
