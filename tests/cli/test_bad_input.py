@@ -215,3 +215,12 @@ def test_a_real_launch_on_another_machines_topology_is_a_usage_error(ipexrun, va
     r = run(ipexrun, "--ninstances", "2", "--no-python", "true", env=variables)
     line = one_line_usage_error(r)
     assert next(iter(variables)).decode() in line and "--dry-run" in line, line
+
+
+def test_an_ld_preload_entry_that_is_a_folder_is_dropped_with_a_warning(ipexrun, tmp_path):
+    # The loader cannot preload a folder: it would print an error in every instance.
+    r = dry_run(ipexrun, "--no-python", "true", env={b"LD_PRELOAD": str(tmp_path).encode()})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert any(str(tmp_path) in w for w in doc["warnings"]), doc["warnings"]
+    assert str(tmp_path) not in doc["instances"][0]["env"].get("LD_PRELOAD", "")
