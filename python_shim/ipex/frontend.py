@@ -142,13 +142,15 @@ def _unshare(result, original, keep_storage=False):
     copies = {}
     for m in editable_modules(result):
         for table in (m._parameters, m._buffers):
-            for name, t in table.items():
+            for name, t in list(table.items()):
                 if t is None or not t.numel() or t.data_ptr() not in shared:
                     continue
                 if id(t) not in copies:
                     data = t.detach() if keep_storage else t.detach().clone()
                     copies[id(t)] = nn.Parameter(data, t.requires_grad) if isinstance(t, nn.Parameter) else data
-                table[name] = copies[id(t)]
+                # Assigned as user code would, so that a module keeping its own references to
+                # its tensors (RNN's _flat_weights) follows.
+                setattr(m, name, copies[id(t)])
 
 
 def _copy_sharing_weights(model):
