@@ -14,7 +14,8 @@ Calls run the original module, unchanged, when: a trace is being recorded (torch
 ipex.optimize's own tracing), the call is nested in another module's call or in a call of
 ipex.optimize, the module is a ScriptModule or a result of ipex.optimize, the module or an
 input is in training mode / needs gradients / is not a plain CPU tensor, the model has
-hooks, or the model's parameters are not float32.
+hooks, or the model's parameters are not float32. With gradients enabled and parameters that
+require them, the copy's answer backpropagates through the original (gradients.py).
 """
 import contextlib
 import itertools
@@ -27,6 +28,7 @@ from torch import nn
 
 from ... import frontend
 from . import fingerprint
+from . import gradients
 from . import memory
 from . import trace_check
 
@@ -234,15 +236,19 @@ class CodelessHook:
             if entry.builds == 0 or not self._unchanged(module, entry):
                 return self._build(module, entry, args, kwargs)
             copy = entry.copy
+            copy_args, copy_kwargs = args, kwargs
             if copy is not None and entry.graph:
                 inputs = self._accepted_inputs(module, entry, args, kwargs)
                 if inputs is None:
                     return self._run_original(module, args, kwargs)
-                args, kwargs = inputs, {}
+                copy_args, copy_kwargs = inputs, {}
         if copy is None:
             return self._run_original(module, args, kwargs)
         self.report.calls += 1
-        return self._run_copy(entry, copy, args, kwargs)
+        if grad and gradients.wanted(module):
+            return gradients.differentiable(lambda: self._run_copy(entry, copy, copy_args, copy_kwargs),
+                                            lambda: self._run_original(module, args, kwargs), module)
+        return self._run_copy(entry, copy, copy_args, copy_kwargs)
 
     def _run_copy(self, entry, copy, args, kwargs):
         local = self._local
