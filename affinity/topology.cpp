@@ -45,7 +45,27 @@ int init_without_plugins(hwloc_topology_t* raw) {
 // How the XML is read: another machine's export, or this machine's own (a cache).
 enum class XmlOf { kAnotherMachine, kThisMachine };
 
-TopologyPtr open_topology(const std::string& xml_path, XmlOf xml_of = XmlOf::kAnotherMachine) {
+// Where hwloc is told to take the topology from instead of this machine. hwloc reads these
+// variables itself, but silently falls back to this machine when one cannot be used: a typo
+// in a path would plan for the wrong machine without a word.
+struct Description {
+    enum class Kind { kThisMachine, kXml, kSynthetic } kind = Kind::kThisMachine;
+    std::string text;  // the path or the synthetic description
+    std::string name;  // as messages name it
+};
+
+Description description_from(const std::string& xml_path) {
+    if (!xml_path.empty()) return {Description::Kind::kXml, xml_path, quote_text(xml_path)};
+    // hwloc's own order: a synthetic description wins over an XML file.
+    if (const char* synthetic = std::getenv("HWLOC_SYNTHETIC"); synthetic && *synthetic)
+        return {Description::Kind::kSynthetic, synthetic,
+                "HWLOC_SYNTHETIC=" + quote_text(synthetic)};
+    if (const char* xml = std::getenv("HWLOC_XMLFILE"); xml && *xml)
+        return {Description::Kind::kXml, xml, "HWLOC_XMLFILE=" + quote_text(xml)};
+    return {};
+}
+
+TopologyPtr open_topology(const Description& from, XmlOf xml_of = XmlOf::kAnotherMachine) {
     hwloc_topology_t raw = nullptr;
     if (init_without_plugins(&raw) != 0) throw TopologyError("hwloc could not start");
     TopologyPtr topo(raw, &hwloc_topology_destroy);
@@ -65,16 +85,35 @@ TopologyPtr open_topology(const std::string& xml_path, XmlOf xml_of = XmlOf::kAn
     // caches, NUMA, hybrid kinds from cpu_core/cpu_atom and cpu_capacity). hwloc's x86
     // backend would repeat it with CPUID on every PU, binding itself to each in turn: a trap
     // to the hypervisor per CPUID in a VM, and hundreds of migrations on a big server.
-    if (xml_path.empty())
-        hwloc_topology_set_components(raw, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, "x86");
-    if (!xml_path.empty() && hwloc_topology_set_xml(raw, xml_path.c_str()) != 0)
-        throw TopologyError("cannot read topology file " + quote_text(xml_path) + ": " +
-                            std::strerror(errno));
+    switch (from.kind) {
+        case Description::Kind::kThisMachine:
+            hwloc_topology_set_components(raw, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, "x86");
+            break;
+        case Description::Kind::kXml:
+            if (hwloc_topology_set_xml(raw, from.text.c_str()) != 0)
+                throw TopologyError("cannot read topology file " + from.name + ": " +
+                                    std::strerror(errno));
+            break;
+        case Description::Kind::kSynthetic:
+            if (hwloc_topology_set_synthetic(raw, from.text.c_str()) != 0)
+                throw TopologyError(from.name + " is not a synthetic topology hwloc reads");
+            break;
+    }
     if (hwloc_topology_load(raw) != 0)
         throw TopologyError("cannot load topology" +
-                            (xml_path.empty() ? std::string() : " from " + quote_text(xml_path)) +
-                            ": " + std::strerror(errno));
+                            (from.name.empty() ? std::string() : " from " + from.name) + ": " +
+                            std::strerror(errno));
     return topo;
+}
+
+// "" when hwloc cannot export it: the XML only spares other processes a load of their own.
+std::string export_xml(hwloc_topology_t topo) {
+    char* buffer = nullptr;
+    int length = 0;
+    if (hwloc_topology_export_xmlbuffer(topo, &buffer, &length, 0) != 0) return "";
+    std::string xml(buffer, length > 0 ? static_cast<std::size_t>(length) - 1 : 0);
+    hwloc_free_xmlbuffer(topo, buffer);
+    return xml;
 }
 
 // Rank of each PU's core kind: 0 for the most performant kind, 1 for the next, ... hwloc
@@ -138,28 +177,20 @@ Topology read_model(hwloc_topology_t t, const std::string& source);
 
 }  // namespace
 
-Topology load_topology(const std::string& xml_path) {
-    TopologyPtr topo = open_topology(xml_path);
-    const bool this_system = hwloc_topology_is_thissystem(topo.get());
-    return read_model(topo.get(), xml_path.empty()
-                                      ? (this_system ? "this machine" : "$HWLOC_XMLFILE")
-                                      : xml_path);
+Topology load_topology(const std::string& xml_path, bool export_machine_xml) {
+    const Description from = description_from(xml_path);
+    TopologyPtr topo = open_topology(from);
+    Topology out = read_model(topo.get(), from.kind == Description::Kind::kThisMachine
+                                              ? "this machine"
+                                              : (xml_path.empty() ? from.name : xml_path));
+    if (export_machine_xml && out.this_machine) out.machine_xml = export_xml(topo.get());
+    return out;
 }
 
 Topology load_this_machine(const std::string& xml_path) {
-    TopologyPtr topo = open_topology(xml_path, XmlOf::kThisMachine);
+    TopologyPtr topo = open_topology({Description::Kind::kXml, xml_path, quote_text(xml_path)},
+                                     XmlOf::kThisMachine);
     return read_model(topo.get(), "this machine");
-}
-
-std::string this_machine_xml() {
-    TopologyPtr topo = open_topology("");
-    char* buffer = nullptr;
-    int length = 0;
-    if (hwloc_topology_export_xmlbuffer(topo.get(), &buffer, &length, 0) != 0)
-        throw TopologyError(std::string("cannot export the topology: ") + std::strerror(errno));
-    std::string xml(buffer, length > 0 ? static_cast<std::size_t>(length) - 1 : 0);
-    hwloc_free_xmlbuffer(topo.get(), buffer);
-    return xml;
 }
 
 namespace {
@@ -168,6 +199,7 @@ Topology read_model(hwloc_topology_t t, const std::string& source) {
     Topology out;
     const bool this_system = hwloc_topology_is_thissystem(t);
     out.source = source;
+    out.this_machine = this_system;
 
     // Allowed CPUs: the cgroup's cpuset (hwloc) and, on the live machine, our own affinity.
     Bitmap allowed = make_bitmap();

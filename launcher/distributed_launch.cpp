@@ -158,7 +158,7 @@ int run_distributed(const LaunchOptions& options, const affinity::Topology& topo
     std::optional<TopologyCache> cache;
     allocator::Environment job_env = env;
     if (!options.dry_run) {
-        cache.emplace(env);
+        cache.emplace(env, topology.machine_xml);
         for (const auto& [name, value] : cache->variables()) job_env[name] = value;
     }
     DistributedPlan plan;

@@ -98,8 +98,10 @@ void InstanceOutput::write_out(OutputStream stream, const Lines& lines) {
 }
 
 void InstanceOutput::pass_on(OutputStream stream, const Lines& lines) {
-    // A terminal that went away (EPIPE) only loses the live view; the instance goes on.
-    write_fully(terminal_[static_cast<int>(stream)], lines.prefixed.data(), lines.prefixed.size());
+    int& terminal_error = terminal_error_[static_cast<int>(stream)];
+    if (terminal_error == 0 && !write_fully(terminal_[static_cast<int>(stream)],
+                                            lines.prefixed.data(), lines.prefixed.size()))
+        terminal_error = errno ? errno : EIO;
     if (log_fd_ >= 0 && log_error_ == 0 &&
         !write_fully(log_fd_, lines.raw.data(), lines.raw.size()))
         log_error_ = errno;

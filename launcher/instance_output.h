@@ -47,6 +47,12 @@ class InstanceOutput {
     // errno of the first failed write to the log file, 0 if none failed.
     int log_error() const { return log_error_; }
 
+    // errno of the first failed write of `stream` to the terminal (a reader that went away,
+    // a full device), 0 if none failed. Nothing more is written there after a failure.
+    int terminal_error(OutputStream stream) const {
+        return terminal_error_[static_cast<int>(stream)];
+    }
+
     // A line longer than this is passed on in pieces of this size (the log still gets the
     // bytes as they were).
     static constexpr std::size_t kMaxLine = 64 * 1024;
@@ -74,6 +80,7 @@ class InstanceOutput {
     int terminal_[2];
     std::string partial_[2];
     int log_error_ = 0;
+    int terminal_error_[2] = {0, 0};
     Flow flow_ = Flow::kPass;
     std::vector<std::pair<OutputStream, Lines>> held_;
     std::size_t held_bytes_ = 0;

@@ -3,8 +3,11 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
+#include <new>
 
 #include "benchmark_run.h"
 #include "distributed_launch.h"
@@ -67,12 +70,19 @@ int run(int argc, char** argv) {
         return launcher::build_launch_plan(o, topology, env, launcher::real_probes(env),
                                            launcher::this_install());
     };
+    // A distributed launch hands this node's topology to its ranks: one hwloc load for all.
+    const bool launches_ranks =
+        options.dist.nnodes > 0 && !options.dist.rank_wrapper && !options.dry_run;
     try {
         topology = options.dist.rank_wrapper && options.topology_file.empty()
                        ? launcher::load_rank_topology(env)
-                       : affinity::load_topology(options.topology_file);
+                       : affinity::load_topology(options.topology_file, launches_ranks);
         if (!options.topology_file.empty() && !options.dry_run)
             return usage_error("--topology describes another machine; use it with --dry-run");
+        if (!topology.this_machine && !options.dry_run)
+            return usage_error(topology.source +
+                               " describes another machine; use it with --dry-run (or set "
+                               "HWLOC_THISSYSTEM=1 if it is this one)");
         if (options.dist.nnodes > 0 && !options.dist.rank_wrapper)
             return options.benchmark.collecting()
                        ? launcher::run_distributed_benchmark(options, topology, env,
@@ -149,13 +159,27 @@ int run(int argc, char** argv) {
     return launcher::run_plan(plan, supervise);
 }
 
+// What the launcher printed itself (the plan, --help, --version) must have arrived: at exit
+// the C library would flush it and drop the error.
+int check_stdout(int code) {
+    std::cout.flush();
+    if (!std::cout.fail() && std::fflush(stdout) == 0) return code;
+    const int error = errno;
+    const std::string line = std::string("ipexrun: error: cannot write to stdout") +
+                             (error ? std::string(": ") + std::strerror(error) : "") + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    return code == 0 ? 1 : code;
+}
+
 }  // namespace
 
 // No exception may end the launcher with an abort: whatever escapes is one line and exit 1.
 int main(int argc, char** argv) {
     try {
         setup_logging();
-        return run(argc, argv);
+        return check_stdout(run(argc, argv));
+    } catch (const std::bad_alloc&) {
+        std::fputs("ipexrun: error: out of memory\n", stderr);
     } catch (const std::exception& e) {
         const std::string line = "ipexrun: error: " + ipex::affinity::one_line(e.what()) + "\n";
         std::fwrite(line.data(), 1, line.size(), stderr);

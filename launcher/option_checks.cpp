@@ -59,4 +59,15 @@ CLI::Validator not_blank(const std::string& example) {
         "");
 }
 
+CLI::Validator file_name_prefix() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            if (text.empty()) return "empty value; give a name such as 'run'";
+            if (text.find('/') != std::string::npos)
+                return "takes a name, not a path: " + affinity::quote_text(text);
+            return "";
+        },
+        "");
+}
+
 }  // namespace ipex::launcher

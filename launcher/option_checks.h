@@ -15,6 +15,9 @@ CLI::Validator number_within(double min, double max, bool min_allowed, const std
 // A whole number in [min, max].
 CLI::Validator whole_number_within(long long min, long long max, const std::string& unit);
 
+// A file name prefix: not empty, no "/" (the files must stay in their folder).
+CLI::Validator file_name_prefix();
+
 // Refuses "" and blanks: an empty value is usually a shell variable that came out empty.
 CLI::Validator not_blank(const std::string& example);
 

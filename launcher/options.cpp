@@ -10,6 +10,7 @@
 #include <iostream>
 #include <set>
 
+#include "config_file.h"
 #include "ipex/affinity/user_text.h"
 #include "option_checks.h"
 
@@ -141,8 +142,12 @@ struct RawOptions {
 void add_launch_options(HelpSection section, CLI::App& app, LaunchOptions& o, RawOptions& raw) {
     section.adopt(app.get_help_ptr());
     section.adopt(app.set_version_flag("--version", "ipexrun 0.1.0"));
-    section.adopt(
-        app.set_config("--config", "", "Read options from a TOML or INI file (command line wins)"));
+    section
+        .adopt(app.set_config("--config", "",
+                              "Read options from a TOML or INI file (command line wins)"))
+        ->check(config_file_check());
+    app.config_formatter(std::make_shared<CheckedConfig>());
+    app.allow_config_extras(CLI::config_extras_mode::error);
     section.flag("-m,--module", o.module, "Run the program as a Python module (python -m)");
     section.flag(spellings({"--no-python"}), o.no_python, "Run the program directly");
     section
@@ -318,7 +323,10 @@ void add_logging_options(HelpSection section, LaunchOptions& o) {
         .option(spellings({"--log-dir", "--log_path", "--log-path"}), o.log_dir,
                 "Write one log file per instance (and one for ipexrun) here")
         ->check(kNotBlankPath);
-    section.option(spellings({"--log-file-prefix"}), o.log_prefix, "Log file name prefix");
+    section
+        .option(spellings({"--log-file-prefix"}), o.log_prefix,
+                "Log file name prefix (a name: the files stay in --log-dir)")
+        ->check(file_name_prefix());
     section.flag(spellings({"--keep-going"}), o.keep_going,
                  "A failing instance does not stop the others");
     section
@@ -338,6 +346,8 @@ void add_benchmark_options(HelpSection section, LaunchOptions& o) {
 void resolve(const RawOptions& raw, LaunchOptions& o) {
     o.plan.ncores_per_instance = parse_sizes(raw.ncores);
     o.nodes_list = raw.nodes_list;
+    if (raw.node_id < -1)
+        throw UsageError("--node_id takes a NUMA node id, not " + std::to_string(raw.node_id));
     if (raw.node_id >= 0) {
         if (!o.nodes_list.empty())
             throw UsageError("--node_id and --nodes-list cannot be used together");
@@ -459,6 +469,12 @@ ParseResult parse_options(int argc, const char* const* argv) {
     } catch (const CLI::CallForVersion& e) {
         std::cout << e.what() << "\n";
         return {std::nullopt, 0};
+    } catch (const CLI::ConfigError& e) {
+        const auto files = app.get_config_ptr()->results();
+        std::cerr << "ipexrun: error: "
+                  << affinity::one_line(config_error_text(e, files.empty() ? "" : files.front()))
+                  << "\n";
+        return {std::nullopt, 2};
     } catch (const CLI::ParseError& e) {
         std::cerr << "ipexrun: error: " << affinity::one_line(e.what()) << "\n";
         return {std::nullopt, 2};

@@ -122,8 +122,10 @@ class Supervision {
     void stop_others(int sig);
     void on_launcher_signal(int sig);
     void read_output(Instance& in, int stream);
+    void end_stream(Instance& in, int stream);
     void report_log_failure(Instance& in);
-    std::vector<std::string> incomplete_logs() const;
+    void pass_on_terminal_failure(Instance& in, OutputStream stream);
+    std::vector<std::string> lost_output() const;
     void reap();
     void finished(Instance& in, int wait_status);
     void end_leftovers(Clock::time_point now);
@@ -153,6 +155,7 @@ class Supervision {
     enum class Verdict { kNone, kAwaited, kGo, kRefused };
     Verdict verdict_ = Verdict::kNone;
     std::string verdict_text_;
+    int terminal_error_[2] = {0, 0};  // errno of the first failed write to stdout, stderr
 };
 
 void Supervision::start_all() {
@@ -244,6 +247,7 @@ void Supervision::on_launcher_signal(int sig) {
 }
 
 void Supervision::read_output(Instance& in, int stream) {
+    if (in.fds[stream] < 0) return;  // closed meanwhile (pass_on_terminal_failure)
     char buffer[64 * 1024];
     const ssize_t n = read(in.fds[stream], buffer, sizeof buffer);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
@@ -251,12 +255,47 @@ void Supervision::read_output(Instance& in, int stream) {
     if (n > 0) {
         in.output->add(kind, buffer, static_cast<std::size_t>(n));
         report_log_failure(in);
+        pass_on_terminal_failure(in, kind);
         return;
     }
-    in.output->finish(kind);  // end of file, or an error that ends this stream all the same
+    end_stream(in, stream);  // end of file, or an error that ends this stream all the same
+}
+
+// Passes on an unfinished last line and closes the stream.
+void Supervision::end_stream(Instance& in, int stream) {
+    const auto kind = static_cast<OutputStream>(stream);
+    in.output->finish(kind);
     report_log_failure(in);
-    close(in.fds[stream]);
+    pass_on_terminal_failure(in, kind);
+    if (in.fds[stream] >= 0) close(in.fds[stream]);
     in.fds[stream] = -1;
+}
+
+// The launcher's stdout or stderr refused the instances' output: its reader went away
+// (`ipexrun ... | head -1`) or the device is full. With log files that is only the live view;
+// without, the output has nowhere to go, so each instance's pipe is closed and the instance
+// learns it as it would have writing there itself (SIGPIPE or EPIPE): an endless program
+// does not keep the launcher running for nobody.
+void Supervision::pass_on_terminal_failure(Instance& in, OutputStream kind) {
+    const int stream = static_cast<int>(kind);
+    const int error = in.output->terminal_error(kind);
+    if (error == 0 || terminal_error_[stream] != 0) return;
+    terminal_error_[stream] = error;
+    const char* name = kind == OutputStream::kStdout ? "stdout" : "stderr";
+    if (files_) {
+        log_.log->warn(
+            "the instances' output can no longer be shown on {} ({}); the log files "
+            "still get all of it",
+            name, std::strerror(error));
+        return;
+    }
+    log_.log->error("the instances' output can no longer be written to {} ({}); closing their {}",
+                    name, std::strerror(error), name);
+    for (Instance& other : instances_)
+        if (other.fds[stream] >= 0) {
+            close(other.fds[stream]);
+            other.fds[stream] = -1;
+        }
 }
 
 // Output that cannot reach its log file is lost: said at once, and the run fails at the end.
@@ -270,8 +309,10 @@ void Supervision::report_log_failure(Instance& in) {
                     std::strerror(in.output->log_error()));
 }
 
-// "<path> (<reason>)" for every log file that misses output.
-std::vector<std::string> Supervision::incomplete_logs() const {
+// Where output went missing, as parts of one message: the log files that miss some
+// ("incomplete log file: <path> (<reason>)") and, without log files, a terminal stream that
+// refused it ("stdout could not be written (<reason>)").
+std::vector<std::string> Supervision::lost_output() const {
     std::vector<std::string> logs;
     for (std::size_t i = 0; i < instances_.size(); ++i)
         if (instances_[i].output && instances_[i].output->log_error())
@@ -279,7 +320,19 @@ std::vector<std::string> Supervision::incomplete_logs() const {
                            std::strerror(instances_[i].output->log_error()) + ")");
     if (files_ && !log_.file_failure->empty())
         logs.push_back(files_->launcher_path + " (" + *log_.file_failure + ")");
-    return logs;
+    std::vector<std::string> parts;
+    if (!logs.empty()) {
+        std::string list;
+        for (const auto& log : logs) list += (list.empty() ? "" : ", ") + log;
+        parts.push_back(std::string("incomplete log file") + (logs.size() == 1 ? "" : "s") + ": " +
+                        list);
+    }
+    for (int stream = 0; stream < 2 && !files_; ++stream)
+        if (terminal_error_[stream])
+            parts.push_back(std::string(stream == 0 ? "stdout" : "stderr") +
+                            " could not be written (" + std::strerror(terminal_error_[stream]) +
+                            ")");
+    return parts;
 }
 
 void Supervision::finished(Instance& in, int wait_status) {
@@ -487,11 +540,7 @@ int Supervision::run() {
     // Output still open belongs to helpers that escaped their group; they die below.
     for (Instance& in : instances_)
         for (int s = 0; s < 2; ++s)
-            if (in.fds[s] >= 0) {
-                in.output->finish(static_cast<OutputStream>(s));
-                close(in.fds[s]);
-                in.fds[s] = -1;
-            }
+            if (in.fds[s] >= 0) end_stream(in, s);
     watchdog_.finish();  // before the sweep below, which would take it for an orphan
     const int orphans = end_adopted_children(kLeftoverWait, options_.grace);
     if (verdict_ == Verdict::kRefused) {  // nothing of the user's ran: the reason is all
@@ -501,22 +550,25 @@ int Supervision::run() {
     if (orphans > 0)
         log_.log->warn("stopped {} process{} that had left the instances' process groups", orphans,
                        orphans == 1 ? "" : "es");
-    for (Instance& in : instances_) report_log_failure(in);
+    for (Instance& in : instances_) {
+        report_log_failure(in);
+        for (const auto kind : {OutputStream::kStdout, OutputStream::kStderr})
+            pass_on_terminal_failure(in, kind);  // held output passed on late
+    }
 
     if (plan_.summary) {
         const std::string table = summary();
         write_fully(STDERR_FILENO, table.data(), table.size());
         if (log_.file_only) log_.file_only->info("{}", table.substr(0, table.size() - 1));
     }
-    const std::vector<std::string> incomplete = incomplete_logs();
-    if (!incomplete.empty()) {
-        std::string list;
-        for (const auto& log : incomplete) list += (list.empty() ? "" : ", ") + log;
-        log_.log->error("output was lost: incomplete log file{}: {}",
-                        incomplete.size() == 1 ? "" : "s", list);
+    const std::vector<std::string> lost = lost_output();
+    if (!lost.empty()) {
+        std::string text;
+        for (const auto& part : lost) text += (text.empty() ? "" : "; ") + part;
+        log_.log->error("output was lost: {}", text);
     }
     if (launcher_signal_) return 128 + launcher_signal_;
-    if (first_failed_ < 0) return incomplete.empty() ? 0 : kLostOutputExitCode;
+    if (first_failed_ < 0) return lost.empty() ? 0 : kLostOutputExitCode;
     const int code = *instances_[first_failed_].code;
     if (options_.on_failure) options_.on_failure(code);
     return code;

@@ -33,22 +33,17 @@ std::string node_identity() {
     return boot_id + "/" + host;
 }
 
-TopologyCache::TopologyCache(const allocator::Environment& env) {
-    if (hwloc_redirected(env)) return;
+TopologyCache::TopologyCache(const allocator::Environment& env, const std::string& machine_xml) {
+    if (machine_xml.empty() || hwloc_redirected(env)) return;
     const std::string node = node_identity();
     if (node.empty()) return;
-    std::string xml;
-    try {
-        xml = affinity::this_machine_xml();
-    } catch (const affinity::TopologyError&) {
-        return;  // the ranks load their own
-    }
     std::string dir = lookup(env, "TMPDIR");
     if (dir.empty()) dir = "/tmp";
     std::string path = dir + "/ipexrun-topology-XXXXXX";
     const int fd = mkstemp(path.data());
     if (fd < 0) return;
-    const bool written = write(fd, xml.data(), xml.size()) == static_cast<ssize_t>(xml.size());
+    const bool written = write(fd, machine_xml.data(), machine_xml.size()) ==
+                         static_cast<ssize_t>(machine_xml.size());
     close(fd);
     if (!written) {
         unlink(path.c_str());

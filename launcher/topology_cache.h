@@ -18,12 +18,13 @@ inline constexpr const char* kTopologyNodeVariable = "IPEXRUN_TOPOLOGY_CACHE_NOD
 // This node as the cache knows it: the kernel's boot id and the host name. "" if unknown.
 std::string node_identity();
 
-// The file for one launch, removed when this goes away. Writes nothing (and sets no
-// variable) where it could not help or cannot be trusted: a HWLOC_* variable redirects
-// hwloc, the node has no identity, or the file cannot be written.
+// The file for one launch, holding `machine_xml` (this machine's export, see
+// affinity::load_topology), removed when this goes away. Writes nothing (and sets no
+// variable) where it could not help or cannot be trusted: no XML, a HWLOC_* variable
+// redirects hwloc, the node has no identity, or the file cannot be written.
 class TopologyCache {
   public:
-    explicit TopologyCache(const allocator::Environment& env);
+    TopologyCache(const allocator::Environment& env, const std::string& machine_xml);
     ~TopologyCache();
     TopologyCache(const TopologyCache&) = delete;
     TopologyCache& operator=(const TopologyCache&) = delete;

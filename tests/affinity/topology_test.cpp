@@ -102,6 +102,13 @@ std::string write_temp(const std::string& text) {
     return path;
 }
 
+// This machine's XML, exported by the same load that reads it.
+std::string machine_export() {
+    const std::string xml = load_topology("", true).machine_xml;
+    EXPECT_FALSE(xml.empty());
+    return xml;
+}
+
 void expect_same_machine(const Topology& a, const Topology& b) {
     ASSERT_EQ(a.pus.size(), b.pus.size());
     for (std::size_t i = 0; i < a.pus.size(); ++i) {
@@ -127,7 +134,7 @@ void expect_same_machine(const Topology& a, const Topology& b) {
 }  // namespace
 
 TEST(Topology, ThisMachinesOwnExportReadsLikeTheMachine) {
-    const std::string path = write_temp(this_machine_xml());
+    const std::string path = write_temp(machine_export());
     const Topology cached = load_this_machine(path);
     EXPECT_EQ(cached.source, "this machine");
     expect_same_machine(load_topology(""), cached);
@@ -137,7 +144,7 @@ TEST(Topology, ThisMachinesOwnExportReadsLikeTheMachine) {
 TEST(Topology, ThisMachinesExportStillReadsTheProcessAffinityLive) {
     // Written while the whole machine was ours, read after narrowing to one CPU: that CPU
     // alone is allowed, as a fresh load says (a rank bound by its launcher).
-    const std::string path = write_temp(this_machine_xml());
+    const std::string path = write_temp(machine_export());
     cpu_set_t before;
     ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
     int first = -1;
@@ -153,6 +160,13 @@ TEST(Topology, ThisMachinesExportStillReadsTheProcessAffinityLive) {
     EXPECT_EQ(cached.allowed_cpus(), std::vector<int>{first});
     expect_same_machine(live, cached);
     unlink(path.c_str());
+}
+
+TEST(Topology, OnlyThisMachineIsExportedForTheRanks) {
+    const Topology other = load_topology(ipex::testing::test_topology("xeon-2s28c2t.xml"), true);
+    EXPECT_EQ(other.pus.size(), 112u);
+    EXPECT_EQ(other.machine_xml, "");
+    EXPECT_EQ(load_topology("").machine_xml, "");  // not asked for
 }
 
 TEST(Topology, ABrokenExportIsAClearError) {

@@ -128,3 +128,90 @@ def test_huge_ranges_are_refused_before_they_are_expanded(ipexrun, option, value
 def test_user_text_in_errors_cannot_split_the_line(ipexrun, args):
     line = one_line_usage_error(dry_run(ipexrun, *args))
     assert "\\n" in line, line
+
+
+@pytest.mark.parametrize("text", [
+    b"ninstances = 2\nninstnaces = 3\n",   # a typo
+    b"[launch]\nninstances = 2\n",          # a section no option lives in
+    b"program = \"x.py\"\n",                # not an option
+])
+def test_a_config_key_that_is_no_option_is_a_usage_error(ipexrun, tmp_path, text):
+    # Ignoring it would run a plan other than the one the file asks for.
+    config = tmp_path / "run.toml"
+    config.write_bytes(text)
+    line = one_line_usage_error(dry_run(ipexrun, "--config", str(config), "--no-python", "true"))
+    assert "run.toml" in line and ("ninstnaces" in line or "launch" in line or "program" in line), line
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 8, b"ninstances = 2\n\0\0\0"],
+                         ids=["binary", "nul-bytes"])
+def test_a_config_file_that_is_not_text_is_a_usage_error(ipexrun, tmp_path, content):
+    config = tmp_path / "blob.toml"
+    config.write_bytes(content)
+    line = one_line_usage_error(dry_run(ipexrun, "--config", str(config), "--no-python", "true"))
+    assert "blob.toml" in line and len(line) < 200, line
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/dev/urandom"])
+def test_a_config_that_never_ends_is_refused_at_once(ipexrun, path):
+    line = one_line_usage_error(dry_run(ipexrun, "--config", path, "--no-python", "true"))
+    assert path in line, line
+
+
+def test_a_config_that_is_a_folder_is_named_as_such(ipexrun, tmp_path):
+    line = one_line_usage_error(dry_run(ipexrun, "--config", str(tmp_path), "--no-python", "true"))
+    assert str(tmp_path) in line and "directory" in line, line
+
+
+def test_shipped_configs_still_load(ipexrun):
+    for config in sorted((REPO / "configs").glob("*.toml")):
+        r = dry_run(ipexrun, "--config", str(config), "--no-python", "true")
+        assert r.returncode == 0, (config, r.stderr)
+
+
+@pytest.mark.parametrize("prefix", ["../escaped", "a/b", "/tmp/x", ""])
+def test_a_log_file_prefix_that_is_not_a_plain_name_is_a_usage_error(ipexrun, tmp_path, prefix):
+    # "../x" would write the logs outside --log-dir.
+    logs = tmp_path / "logs"
+    line = one_line_usage_error(run(ipexrun, "--log-dir", str(logs), "--log-file-prefix", prefix,
+                                    "--no-python", "true"))
+    assert "--log-file-prefix" in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["-2", "-7"])
+def test_a_negative_node_id_is_a_usage_error(ipexrun, value):
+    line = one_line_usage_error(dry_run(ipexrun, "--node-id", value, "--no-python", "true"))
+    assert "--node" in line, line
+
+
+OTHER_MACHINE = {b"HWLOC_XMLFILE": TWO_BY_28.encode()}
+
+
+@pytest.mark.parametrize("variables", [
+    {b"HWLOC_XMLFILE": b"/nonexistent/ipex-topology.xml"},
+    {b"HWLOC_XMLFILE": b"/dev/null"},
+    {b"HWLOC_SYNTHETIC": b"no such synthetic description"},
+])
+def test_an_hwloc_topology_variable_that_cannot_be_used_is_an_error_naming_it(ipexrun, variables):
+    # hwloc itself silently falls back to this machine: the plan would be for another one.
+    r = run(ipexrun, "--dry-run", "--no-python", "true", env=variables)
+    line = one_line_usage_error(r)
+    name = next(iter(variables)).decode()
+    assert name in line, line
+
+
+def test_an_hwloc_topology_variable_plans_that_machine_in_a_dry_run(ipexrun):
+    r = run(ipexrun, "--dry-run", "--ninstances", "2", "--no-python", "true", env=OTHER_MACHINE)
+    assert r.returncode == 0, r.stderr
+    assert [len(i["cpus"]) for i in json.loads(r.stdout)["instances"]] == [28, 28]
+
+
+@pytest.mark.parametrize("variables", [OTHER_MACHINE,
+                                       {b"HWLOC_SYNTHETIC": b"pack:2 core:300 pu:2"}])
+def test_a_real_launch_on_another_machines_topology_is_a_usage_error(ipexrun, variables):
+    # Binding to CPUs this machine does not have fails for some instances and silently
+    # squeezes the others; --topology already demands --dry-run.
+    r = run(ipexrun, "--ninstances", "2", "--no-python", "true", env=variables)
+    line = one_line_usage_error(r)
+    assert next(iter(variables)).decode() in line and "--dry-run" in line, line

@@ -18,12 +18,16 @@ bool exists(const std::string& path) {
 // Another machine's export: a rank that reads it shows 112 PUs, not this machine's.
 const std::string kOtherMachine = std::string(IPEX_TEST_TOPOLOGIES) + "/xeon-2s28c2t.xml";
 
+std::string machine_export() {
+    return affinity::load_topology("", true).machine_xml;
+}
+
 }  // namespace
 
 TEST(TopologyCache, WritesThisMachineForTheRanksAndRemovesItAfterwards) {
     std::string path;
     {
-        const TopologyCache cache(Env{{"TMPDIR", "/tmp"}});
+        const TopologyCache cache(Env{{"TMPDIR", "/tmp"}}, machine_export());
         const Env vars = cache.variables();
         ASSERT_EQ(vars.size(), 2u);
         path = vars.at(kTopologyCacheVariable);
@@ -37,7 +41,12 @@ TEST(TopologyCache, WritesThisMachineForTheRanksAndRemovesItAfterwards) {
 }
 
 TEST(TopologyCache, NothingIsCachedWhenHwlocIsRedirected) {
-    const TopologyCache cache(Env{{"HWLOC_XMLFILE", kOtherMachine}});
+    const TopologyCache cache(Env{{"HWLOC_XMLFILE", kOtherMachine}}, machine_export());
+    EXPECT_TRUE(cache.variables().empty());
+}
+
+TEST(TopologyCache, NothingIsCachedWithoutAnExport) {
+    const TopologyCache cache(Env{{"TMPDIR", "/tmp"}}, "");
     EXPECT_TRUE(cache.variables().empty());
 }
 

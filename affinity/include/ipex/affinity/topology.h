@@ -31,7 +31,12 @@ struct Topology {
     std::vector<Pu> pus;          // in hwloc topology order (cores of a package together)
     std::vector<NumaNode> nodes;  // sorted by OS index, CPU-less (HBM, CXL) nodes included
     std::vector<int> offline;     // CPUs the kernel knows of but that are not online
-    std::string source;           // "this machine" or the XML path
+    std::string source;           // "this machine", the XML path, or the HWLOC_* variable
+    bool this_machine = true;     // false: a description of another machine (plan only)
+    // This machine's hwloc XML, when asked for, for load_this_machine in other processes on
+    // it (ranks started next to the launcher skip hwloc's walk of sysfs); else "", and "" when
+    // hwloc could not export it.
+    std::string machine_xml;
 
     const Pu* find_pu(int os) const;
     const NumaNode* find_node(int os) const;
@@ -44,17 +49,15 @@ struct TopologyError : std::runtime_error {
 
 // Loads the topology of this machine (xml_path empty) or of an hwloc XML export. For this
 // machine, `allowed` also honours the process's own affinity mask (taskset, cgroups).
-// HWLOC_XMLFILE in the environment is honoured by hwloc itself when xml_path is empty.
-Topology load_topology(const std::string& xml_path);
+// When xml_path is empty, HWLOC_SYNTHETIC or else HWLOC_XMLFILE in the environment describe
+// the machine instead (an error when hwloc cannot use them; HWLOC_THISSYSTEM=1 says the
+// description is this machine's). With `export_machine_xml`, a topology of this machine also
+// keeps the same load's XML export in machine_xml.
+Topology load_topology(const std::string& xml_path, bool export_machine_xml = false);
 
-// This machine's topology as an hwloc XML document, for load_this_machine in other processes
-// on the same machine (ranks started next to the launcher), which then skip hwloc's walk of
-// sysfs.
-std::string this_machine_xml();
-
-// This machine, from an XML document this_machine_xml() wrote on it since the last boot: the
-// hardware comes from the file, what this process may use (cgroup cpuset, affinity mask) is
-// read from the system as load_topology("") does.
+// This machine, from an XML document exported by load_topology("", true) on it since the last
+// boot: the hardware comes from the file, what this process may use (cgroup cpuset, affinity
+// mask) is read from the system as load_topology("") does.
 Topology load_this_machine(const std::string& xml_path);
 
 }  // namespace ipex::affinity
