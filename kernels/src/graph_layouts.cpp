@@ -9,11 +9,7 @@
 namespace ipex::kernels::detail {
 namespace {
 
-using c10::Symbol;
-using torch::jit::Block;
-using torch::jit::Graph;
-using torch::jit::Node;
-using torch::jit::Value;
+namespace jit = torch::jit;
 
 // Ops whose tensor result has their first input's layout, with values independent of it.
 const std::unordered_set<std::string>& neutral_ops() {
@@ -71,14 +67,14 @@ const std::unordered_set<std::string>& blind_ops() {
     return ops;
 }
 
-bool layout_seen(Value* start) {
-    std::vector<Value*> todo{start};
-    std::unordered_set<Value*> seen{start};
+bool layout_seen(jit::Value* start) {
+    std::vector<jit::Value*> todo{start};
+    std::unordered_set<jit::Value*> seen{start};
     while (!todo.empty()) {
-        Value* v = todo.back();
+        jit::Value* v = todo.back();
         todo.pop_back();
         for (const auto& use : v->uses()) {
-            Node* user = use.user;
+            jit::Node* user = use.user;
             const std::string kind = user->kind().toQualString();
             if (blind_ops().count(kind)) continue;
             // Only the tensor operands of a neutral op in the same block; its result is followed.
@@ -93,19 +89,20 @@ bool layout_seen(Value* start) {
 
 }  // namespace
 
-int restore_stock_layouts(Block* block, Graph& graph) {
+int restore_stock_layouts(jit::Block* block, jit::Graph& graph) {
     int inserted = 0;
-    std::vector<Node*> convs;
-    for (Node* n : block->nodes()) {
-        for (Block* sub : n->blocks()) inserted += restore_stock_layouts(sub, graph);
-        if (n->kind() == Symbol::fromQualString("ipex::conv_run")) convs.push_back(n);
+    std::vector<jit::Node*> convs;
+    for (jit::Node* n : block->nodes()) {
+        for (jit::Block* sub : n->blocks()) inserted += restore_stock_layouts(sub, graph);
+        if (n->kind() == c10::Symbol::fromQualString("ipex::conv_run")) convs.push_back(n);
     }
-    for (Node* conv : convs) {
+    for (jit::Node* conv : convs) {
         if (!layout_seen(conv->output())) continue;
-        torch::jit::WithInsertPoint guard(conv->next());
-        Value* format = graph.insertConstant(static_cast<int64_t>(c10::MemoryFormat::Contiguous));
-        Node* copy =
-            graph.create(Symbol::fromQualString("aten::contiguous"), {conv->output(), format});
+        jit::WithInsertPoint guard(conv->next());
+        jit::Value* format =
+            graph.insertConstant(static_cast<int64_t>(c10::MemoryFormat::Contiguous));
+        jit::Node* copy =
+            graph.create(c10::Symbol::fromQualString("aten::contiguous"), {conv->output(), format});
         copy->insertAfter(format->node());
         copy->output()->setType(conv->output()->type());
         conv->output()->replaceAllUsesWith(copy->output());
