@@ -41,6 +41,10 @@ at::Tensor batch_matmul(const at::Tensor& a_in, const at::Tensor& b_in, double s
         out = at::empty(out_shape, a.options());
     }
     if (out.numel() == 0) return out;
+    if (!onednn_computes_in(a.scalar_type())) {
+        at::Tensor product = at::matmul(a, b);
+        return out.copy_(scale != 1.0 ? product.mul_(scale) : product);
+    }
 
     const memory::desc a_md = md_of(a), b_md = md_of(b), c_md = md_of(out);
     const int threads = omp_threads();

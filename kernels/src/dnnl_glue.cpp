@@ -59,6 +59,10 @@ bool kernel_dtype(c10::ScalarType t) {
     return t == c10::kFloat || t == c10::kBFloat16;
 }
 
+bool onednn_computes_in(c10::ScalarType t) {
+    return t == c10::kFloat || (t == c10::kBFloat16 && bf16_supported());
+}
+
 c10::ScalarType compute_dtype(c10::ScalarType requested, const char* op) {
     if (requested == c10::kFloat) return requested;
     TORCH_CHECK(requested == c10::kBFloat16, op, ": dtype must be float32 or bfloat16, got ",

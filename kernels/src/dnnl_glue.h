@@ -28,6 +28,11 @@ at::Tensor alloc_scratchpad(const dnnl::memory::desc& md);
 // their weight as given and run on ATen.
 bool kernel_dtype(c10::ScalarType t);
 
+// True where oneDNN computes in type t itself on this CPU: float32, and bfloat16 only with
+// native support. The activation-only ops (batch matmul, softmax, layer norm) run on ATen
+// elsewhere.
+bool onednn_computes_in(c10::ScalarType t);
+
 // float32 / bfloat16 compute type for a requested dtype; bfloat16 becomes float32 with a
 // single warning where the CPU lacks native bf16.
 c10::ScalarType compute_dtype(c10::ScalarType requested, const char* op);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "graph_layouts.h"
 #include "ipex/kernels/conv_context.h"
 #include "ipex/kernels/linear_context.h"
 
@@ -279,7 +280,10 @@ int fuse_block(Block* block, Graph& graph) {
 
 int fuse_frozen_graph(const std::shared_ptr<Graph>& graph) {
     const int replaced = fuse_block(graph->block(), *graph);
-    if (replaced > 0) torch::jit::EliminateDeadCode(graph);
+    if (replaced > 0) {
+        detail::restore_stock_layouts(graph->block(), *graph);
+        torch::jit::EliminateDeadCode(graph);
+    }
     return replaced;
 }
 

@@ -31,6 +31,8 @@ at::Tensor layer_norm_last_dim(const at::Tensor& input, const c10::optional<at::
     at::Tensor x = input.contiguous();
     at::Tensor out = at::empty_like(x);
     if (x.numel() == 0) return out;
+    if (!onednn_computes_in(x.scalar_type()))  // in float32, as oneDNN's bf16 one computes
+        return at::layer_norm(x.to(c10::kFloat), {width}, scale, shift, eps).to(x.scalar_type());
 
     // oneDNN normalises over the last dimension of a 2-d (rows, width) view.
     const memory::desc md({x.numel() / width, width}, to_dnnl(x.scalar_type()),

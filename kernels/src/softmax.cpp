@@ -15,6 +15,7 @@ at::Tensor& softmax_last_dim_(at::Tensor& x) {
     TORCH_CHECK(x.dim() >= 1 && x.is_contiguous(), op, ": expected a contiguous tensor, got size ",
                 shape_str(x.sizes()), " with strides ", shape_str(x.strides()));
     if (x.numel() == 0) return x;
+    if (!onednn_computes_in(x.scalar_type())) return x.copy_(at::softmax(x, -1));
     const memory::desc md = md_of(x);
     const int threads = omp_threads();
     KeyBuilder key;

@@ -81,8 +81,11 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
     Layers that a method other than forward may call directly (a custom `features()`) are
     left as they are (one warning); a method reaching them through forward (`inference()`
     calling self(x)) gets the rewrites.
-    10. tile_batches (batch_tiling).
-    11. verify_sample (sample_input).
+    10. free_layouts (weights_prepack): convolutions answer contiguous, as stock does for a
+        contiguous input, except where the data flow proves that no code sees their output's
+        layout (then they keep the kernels' channels-last between layers).
+    11. tile_batches (batch_tiling).
+    12. verify_sample (sample_input).
 
     The result is an ordinary nn.Module (or, in graph mode, a ScriptModule): state_dict()
     has the original's keys (loading repacks), deepcopy, pickle, torch.save and .to() work.
@@ -142,13 +145,15 @@ def _unshare(result, original, keep_storage=False):
     copies = {}
     for m in editable_modules(result):
         for table in (m._parameters, m._buffers):
-            for name, t in table.items():
+            for name, t in list(table.items()):
                 if t is None or not t.numel() or t.data_ptr() not in shared:
                     continue
                 if id(t) not in copies:
                     data = t.detach() if keep_storage else t.detach().clone()
                     copies[id(t)] = nn.Parameter(data, t.requires_grad) if isinstance(t, nn.Parameter) else data
-                table[name] = copies[id(t)]
+                # Assigned as user code would, so that a module keeping its own references to
+                # its tensors (RNN's _flat_weights) follows.
+                setattr(m, name, copies[id(t)])
 
 
 def _copy_sharing_weights(model):

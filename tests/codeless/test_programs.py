@@ -23,6 +23,7 @@ def check(eager, codeless, tolerance):
     ("control_flow.py", 4),
     ("weight_changes.py", 18),
     ("training_loop.py", 2),
+    ("grad_mode.py", 3),
 ])
 def test_answers_and_models_match_plain_python(program, least_optimised, tmp_path):
     eager, codeless, stderr = run_both(program, tmp_path)
@@ -34,6 +35,7 @@ def test_answers_and_models_match_plain_python(program, least_optimised, tmp_pat
     ("control_flow.py", 4),     # a shape-dependent branch: only inputs whose trace matches
     ("nested_kwargs.py", 6),    # keyword inputs bound to positions; namedtuples stay eager copies
     ("weight_changes.py", 18),
+    ("grad_mode.py", 3),        # gradients enabled: the graph's answers backpropagate through eager
 ])
 def test_graph_mode_answers_only_where_its_trace_holds(program, least_optimised, tmp_path):
     eager, codeless, stderr = run_both(program, tmp_path, options=["--ipex-graph-mode"])

@@ -4,11 +4,29 @@ import torch
 
 from kernels_testutil import BF16_TOL, FP32_TOL, rel_err
 
+# bfloat16 activations run on oneDNN where the CPU has native bf16, on ATen elsewhere (and
+# with native bf16 disabled).
+BF16_WAYS = [torch.float32, pytest.param(torch.bfloat16, id="bf16-native"),
+             pytest.param("bf16-disabled", id="bf16-disabled")]
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_batch_matmul_strided_views(kops, dtype):
-    if dtype == torch.bfloat16 and not kops.bf16_supported():
+
+@pytest.fixture
+def dtype(kops, request):
+    if request.param == torch.bfloat16 and not kops.bf16_supported():
         pytest.skip("no native bf16 here")
+    if request.param != "bf16-disabled":
+        yield request.param
+        return
+    from ipex._kernels import set_bf16_disabled
+    set_bf16_disabled(True)
+    try:
+        yield torch.bfloat16
+    finally:
+        set_bf16_disabled(False)
+
+
+@pytest.mark.parametrize("dtype", BF16_WAYS, indirect=True)
+def test_batch_matmul_strided_views(kops, dtype):
     tol = FP32_TOL if dtype == torch.float32 else BF16_TOL
     qkv = torch.randn(3, 9, 3, 2, 5).to(dtype)  # (batch, seq, qkv, heads, head_dim)
     q, k, v = qkv.permute(2, 0, 3, 1, 4)
@@ -28,10 +46,8 @@ def test_batch_matmul_errors(kops):
         kops.batch_matmul(torch.randn(2, 3, 4), torch.randn(3, 4, 6))
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", BF16_WAYS, indirect=True)
 def test_softmax_in_place(kops, dtype):
-    if dtype == torch.bfloat16 and not kops.bf16_supported():
-        pytest.skip("no native bf16 here")
     x = (torch.randn(2, 3, 7, 13) * 4).to(dtype)
     x[0, 0, 0, :5] = float("-inf")  # masked keys
     ref = torch.softmax(x.float(), -1)
@@ -42,11 +58,9 @@ def test_softmax_in_place(kops, dtype):
         kops.softmax_(torch.randn(4, 5).t())
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", BF16_WAYS, indirect=True)
 @pytest.mark.parametrize("affine", [True, False])
 def test_layer_norm_matches_pytorch(kops, dtype, affine):
-    if dtype == torch.bfloat16 and not kops.bf16_supported():
-        pytest.skip("no native bf16 here")
     x = (torch.randn(3, 7, 45) * 3 + 2).to(dtype)
     w, b = (torch.randn(45), torch.randn(45)) if affine else (None, None)
     ref = torch.nn.functional.layer_norm(x.float(), (45,), w, b, 1e-6)

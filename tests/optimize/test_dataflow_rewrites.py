@@ -362,6 +362,23 @@ def test_a_sample_input_mismatch_returns_the_original_model():
     assert type(opt.conv) is nn.Conv2d and opt is not model
 
 
+class SlightlyNoisy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        y = self.conv(x) * 1e-2  # outputs far smaller than 1
+        return y + y.abs().amax() * 5e-4 * torch.rand_like(y)  # off by up to 0.05 % of their scale
+
+
+def test_the_sample_input_check_holds_results_to_the_float32_tolerance():
+    model = prepared(SlightlyNoisy())
+    with pytest.warns(UserWarning, match="differs from the original"):
+        opt = optimize(model, sample_input=torch.randn(1, 3, 4, 4))
+    assert type(opt.conv) is nn.Conv2d
+
+
 def test_scripted_children_are_left_alone():
     torch.manual_seed(0)
     scripted = torch.jit.script(nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3), nn.ReLU()).eval())

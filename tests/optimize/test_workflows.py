@@ -276,3 +276,48 @@ def test_state_dict_after_the_layers_ran_in_several_layouts():
     state = opt.state_dict()
     for key, value in model.state_dict().items():
         assert torch.equal(state[key], value), key
+
+
+class Recurrent(nn.Module):
+    """A conv feature extractor feeding a recurrent layer (whose forward reads its own list of
+    references to its parameters, _flat_weights)."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.conv = nn.Conv1d(4, 6, 3, padding=1)
+        self.rnn = getattr(nn, kind)(6, 5, num_layers=2)
+
+    def forward(self, x):
+        out = self.rnn(self.conv(x).permute(2, 0, 1))
+        return out[0]
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_recurrent_layers_use_the_optimized_models_own_weights(kind):
+    torch.manual_seed(0)
+    model, other = Recurrent(kind).eval(), Recurrent(kind).eval()
+    x = torch.randn(2, 4, 7)
+    want = run(model, x)
+    opt = optimize(model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(-2)
+    assert rel_err(run(opt, x), want) <= FP32_TOL  # editing the original changes nothing
+    with torch.no_grad():
+        traced = torch.jit.freeze(torch.jit.trace(opt, x, check_trace=False))  # no tensor captured as a constant
+    assert rel_err(traced(x), want) <= FP32_TOL
+    opt.load_state_dict(other.state_dict())
+    assert rel_err(run(opt, x), run(other, x)) <= FP32_TOL  # loading reaches the recurrent layer
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_moved_to_another_dtype_runs_like_stock(dtype, norm_first):
+    torch.manual_seed(0)
+    model = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, norm_first=norm_first, activation="gelu").eval()
+    x = torch.randn(3, 5, 8)
+    opt = optimize(model).to(dtype)
+    want = run(copy.deepcopy(model).to(dtype), x.to(dtype))
+    got = run(opt, x.to(dtype))
+    assert got.dtype == want.dtype == dtype
+    assert rel_err(got, want) <= (FP32_TOL if dtype == torch.float64 else BF16_TOL)

@@ -328,6 +328,9 @@ class PackedConv(_Packed):
         self._dilation: List[int] = list(conv.dilation)
         self._kernel: List[int] = list(conv.kernel_size)
         self._output_padding: List[int] = list(self.output_padding)
+        # False: the output is contiguous, as stock's is for a contiguous input (the kernels
+        # write channels-last); passes/free_layouts.py sets it where no code sees the layout.
+        self.free_layout = False
         self._init_common(conv, dtype, bn)
 
     def _pack(self, weight, bias, output_padding=None):
@@ -363,6 +366,8 @@ class PackedConv(_Packed):
             y = torch.ops.ipex.conv_run(x, ctx, post_op, scalars, other)
         else:
             y = self._runner_for_ctx().run(x, post_op, scalars, other)
+        if not self.free_layout:
+            y = y.contiguous()
         if unbatched and (other is None or other.dim() <= self._nd + 1):
             y = y.squeeze(0)
         return y

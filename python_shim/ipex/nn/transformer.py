@@ -174,9 +174,9 @@ def _additive_mask(attn_mask: Optional[Tensor], key_padding_mask: Optional[Tenso
 
 
 def _layer_norm(x: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], eps: float, exact: bool) -> Tensor:
-    """Layer norm over the last dimension, in float32."""
+    """Layer norm over the last dimension, in float32 (or float64 for float64 inputs)."""
     if exact:
-        return F.layer_norm(x.float(), [x.size(-1)], weight, bias, eps)
+        return F.layer_norm(x.to(torch.promote_types(x.dtype, torch.float32)), [x.size(-1)], weight, bias, eps)
     # oneDNN's layer norm: ~2.5x faster than PyTorch's float32 one here.
     return torch.ops.ipex.layer_norm(x.float(), weight, bias, eps)
 
@@ -226,10 +226,12 @@ class PackedTransformerEncoderLayer(nn.Module):
         else:
             seq, batch = x.size(0), x.size(1)
         mask = _additive_mask(src_mask, kpm, batch, self.self_attn.num_heads, seq)
-        exact = torch.is_grad_enabled() and x.requires_grad
+        # PyTorch's ops where gradients are wanted or the oneDNN ones cannot take the dtype
+        # (a model moved to float64).
+        exact = (torch.is_grad_enabled() and x.requires_grad) or x.dtype not in (torch.float32, torch.bfloat16)
         # The residual stream and layer norms stay float32 (bf16 layers write float32 there):
         # more accurate, and no slower.
-        rs = torch.float32
+        rs = torch.promote_types(x.dtype, torch.float32)
         if self.norm_first:
             h = self._norm1(x, exact)
             x = self.self_attn.out_proj.run(self.self_attn.attend(h, mask, exact), "badd", [], x, rs)
@@ -238,6 +240,7 @@ class PackedTransformerEncoderLayer(nn.Module):
         else:
             x = self._norm1(self.self_attn.out_proj.run(self.self_attn.attend(x, mask, exact), "badd", [], x, rs), exact)
             y = self._norm2(self.linear2.run(self.linear1(x), "badd", [], x, rs), exact)
+        y = y.to(src.dtype)  # a bfloat16 model answers in bfloat16, as the stock layer does
         return y.squeeze(0 if self.batch_first else 1) if unbatched else y
 
 
