@@ -24,6 +24,7 @@ def check(eager, codeless, tolerance):
     ("weight_changes.py", 18),
     ("training_loop.py", 2),
     ("grad_mode.py", 3),
+    ("own_autocast.py", 3),      # the calls without the program's autocast
 ])
 def test_answers_and_models_match_plain_python(program, least_optimised, tmp_path):
     eager, codeless, stderr = run_both(program, tmp_path)
@@ -53,3 +54,10 @@ def test_bert_style_model_in_bfloat16(tmp_path):
     eager, codeless, stderr = run_both("bert_style.py", tmp_path, options=["--dtype", "bfloat16"])
     check(eager, codeless, BF16)
     assert optimised_calls(stderr) >= 2, stderr
+
+
+def test_programs_own_autocast_in_bfloat16(tmp_path):
+    """The answers keep stock's dtypes: bf16 under the program's autocast, float32 outside."""
+    eager, codeless, stderr = run_both("own_autocast.py", tmp_path, options=["--dtype", "bfloat16"])
+    check(eager, codeless, BF16)
+    assert optimised_calls(stderr) >= 2, stderr  # the later calls in the state of the first

@@ -14,7 +14,8 @@ Calls run the original module, unchanged, when: a trace is being recorded (torch
 ipex.optimize's own tracing), the call is nested in another module's call or in a call of
 ipex.optimize, the module is a ScriptModule or a result of ipex.optimize, the module or an
 input is in training mode / needs gradients / is not a plain CPU tensor, the model has
-hooks, or the model's parameters are not float32. With gradients enabled and parameters that
+hooks, the model's parameters are not float32, the program's own autocast is on (float32
+mode) or is not in the state the copy was checked in. With gradients enabled and parameters that
 require them, the copy's answer backpropagates through the original (gradients.py).
 """
 import contextlib
@@ -25,6 +26,7 @@ import weakref
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from ... import frontend
 from . import fingerprint
@@ -61,7 +63,8 @@ class _Entry:
         self.state = None       # fingerprint.ModelState the copy was built from
         self.watched = []       # tensors watched for `.data` edits
         self.data_mark = 0
-        self.float_outputs = False  # eager answers hold no bf16 tensors
+        self.answer = None      # (structure, dtypes) of eager's answer to the build call
+        self.autocast = None    # the caller's autocast state the copy was checked in
         self.builds = 0
         self.why_eager = None   # set once the model runs eagerly for good
 
@@ -128,10 +131,31 @@ def _bf16_to_float(value):
     return _map_tensors(value, lambda t: t.float() if t.dtype == torch.bfloat16 else t)
 
 
-def _has_bf16(value):
-    found = []
-    _map_tensors(value, lambda t: found.append(t.dtype == torch.bfloat16))
-    return any(found)
+def _autocast_state():
+    return torch.is_autocast_cpu_enabled(), torch.get_autocast_cpu_dtype()
+
+
+def _answer_of(value):
+    leaves, spec = tree_flatten(value)
+    return spec, [t.dtype if isinstance(t, torch.Tensor) else None for t in leaves]
+
+
+def _in_stocks_dtypes(out, answer):
+    """The copy's answer in the floating dtypes eager answered in (layers of a bf16 copy may
+    answer bf16 where eager answered float32, or float32 where stock autocast gave bf16).
+    An answer of another structure: bf16 becomes float32 if eager's held no bf16."""
+    leaves, spec = tree_flatten(out)
+    want_spec, dtypes = answer
+    if spec != want_spec:
+        return out if torch.bfloat16 in dtypes else _bf16_to_float(out)
+    changed = False
+    for i, (t, dtype) in enumerate(zip(leaves, dtypes)):
+        if isinstance(t, torch.Tensor) and t.dtype != dtype and t.dtype in _FLOATS and dtype in _FLOATS:
+            leaves[i], changed = t.to(dtype), True
+    return tree_unflatten(leaves, spec) if changed else out
+
+
+_FLOATS = (torch.float32, torch.bfloat16)
 
 
 def _max_difference(got, want):
@@ -230,6 +254,8 @@ class CodelessHook:
         grad = torch.is_grad_enabled()
         if not _plain_inputs(args, grad) or not _plain_inputs(kwargs, grad):
             return self._run_original(module, args, kwargs)
+        if self.dtype == torch.float32 and torch.is_autocast_cpu_enabled():
+            return self._run_original(module, args, kwargs)  # the program's own bf16: a float32 copy cannot answer
         with self._lock:
             entry = self._entry(module)
             if entry is None:
@@ -237,6 +263,10 @@ class CodelessHook:
             if entry.builds == 0 or not self._unchanged(module, entry):
                 return self._build(module, entry, args, kwargs)
             copy = entry.copy
+            if copy is not None and entry.autocast != _autocast_state():
+                # Checked in another autocast state (the program's own autocast on or off):
+                # stock's answer is not the copy's there.
+                return self._run_original(module, args, kwargs)
             copy_args, copy_kwargs = args, kwargs
             if copy is not None and entry.graph:
                 inputs = self._accepted_inputs(module, entry, args, kwargs)
@@ -256,13 +286,15 @@ class CodelessHook:
         depth = getattr(local, "depth", 0)
         local.depth = depth + 1
         try:
-            with torch.no_grad(), torch.cpu.amp.autocast(enabled=self.dtype == torch.bfloat16):
+            with torch.no_grad(), self._autocast():
                 out = copy(*args, **kwargs)
         finally:
             local.depth = depth
-        # Under bf16 autocast layers answer in bf16; a model whose eager answer is float32
-        # keeps answering float32 (numpy and most callers take no bf16).
-        return _bf16_to_float(out) if entry.float_outputs else out
+        return _in_stocks_dtypes(out, entry.answer)
+
+    def _autocast(self):
+        """bf16 copies run under autocast; a program's own autocast stays on for any copy."""
+        return torch.cpu.amp.autocast(enabled=self.dtype == torch.bfloat16 or torch.is_autocast_cpu_enabled())
 
     def _is_candidate(self, module):
         if isinstance(module, torch.jit.ScriptModule) or self._skipped(module):
@@ -333,7 +365,7 @@ class CodelessHook:
             self.report.eager.append((name, entry.why_eager))
         before = fingerprint.ModelState(module)
         out = self._run_original(module, args, kwargs)
-        entry.float_outputs = not _has_bf16(out)
+        entry.answer, entry.autocast = _answer_of(out), _autocast_state()
         changed_itself = not before.unchanged(module)
         if entry.why_eager is None and not changed_itself:
             reason = _why_not_optimizable(module)
@@ -383,7 +415,7 @@ class CodelessHook:
                         copy = self._optimize(module, dtype=self.dtype, inplace=False, **extra)
                     is_graph = graph and any(isinstance(m, torch.jit.ScriptModule) for m in copy.modules())
                     # The copy's first call packs its layers (see memory.py).
-                    with torch.no_grad(), torch.cpu.amp.autocast(enabled=self.dtype == torch.bfloat16), \
+                    with torch.no_grad(), self._autocast(), \
                             memory.released_per_layer(copy):
                         got = copy(*inputs) if is_graph else copy(*args, **kwargs)
             except Exception as e:  # the program must run even where optimisation cannot
