@@ -122,10 +122,10 @@ EnvPlan plan_environment(const EnvRequest& request, const AvailableLibraries& li
     const std::string user_preload_text = user("LD_PRELOAD").value_or("");
     std::vector<std::string> preload;
     for (const auto& entry : split_preload(user_preload_text)) {
-        // A path that does not exist would make the loader print an error in every child.
+        // A path that is no file would make the loader print an error in every child.
         if (entry.find('/') != std::string::npos && !exists(entry)) {
             warn_once("missing:" + entry, "LD_PRELOAD entry " + affinity::quote_text(entry) +
-                                              " does not exist; dropped");
+                                              " does not exist or is not a file; dropped");
             continue;
         }
         preload.push_back(entry);

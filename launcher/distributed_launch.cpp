@@ -15,17 +15,17 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 
 #include "distributed_plan.h"
 #include "host_probe.h"
+#include "ipex/affinity/user_text.h"
 #include "report_link.h"
 #include "slurm_nodes.h"
 #include "start_gate.h"
 #include "supervisor.h"
+#include "text_file.h"
 #include "topology_cache.h"
 
 extern char** environ;
@@ -39,11 +39,11 @@ constexpr std::chrono::milliseconds kProbeDelay{1000};
 
 std::vector<std::string> read_hostfile(const std::string& path) {
     if (path.empty()) return {};
-    std::ifstream in(path);
-    if (!in) throw DistributedError("--hostfile " + path + ": " + std::strerror(errno), 2);
-    std::stringstream text;
-    text << in.rdbuf();
-    return parse_hostfile(text.str());
+    try {
+        return parse_hostfile(read_text_file(path));
+    } catch (const TextFileError& e) {
+        throw DistributedError("--hostfile " + affinity::quote_text(path) + ": " + e.what(), 2);
+    }
 }
 
 // Starts argv in a process group of its own (killable as a whole) with stdin and stderr on

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <set>
 
+#include "ipex/affinity/user_text.h"
 #include "plan_json.h"
 #include "slurm_nodes.h"
 
@@ -89,8 +90,9 @@ DistributedPlan plan_distributed(const LaunchOptions& o, const affinity::Topolog
                                2);
     for (const auto& host : inputs.hostfile_hosts)
         if (!host_name_like(host))
-            throw DistributedError(
-                "--hostfile " + d.hostfile + ": '" + host + "' is not a host name or address", 2);
+            throw DistributedError("--hostfile " + d.hostfile + ": " + affinity::quote_text(host) +
+                                       " is not a host name or address",
+                                   2);
 
     if (!d.hostfile.empty()) {
         if (inputs.hostfile_hosts.empty())

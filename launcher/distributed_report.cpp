@@ -8,9 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 
 #include "benchmark_run.h"
@@ -18,6 +16,7 @@
 #include "mpi_command.h"
 #include "report_link.h"
 #include "run_summary.h"
+#include "text_file.h"
 
 namespace ipex::launcher {
 namespace {
@@ -32,11 +31,10 @@ constexpr int kSendTimeoutMs = 10000;
 std::vector<std::string> peer_hosts(const LaunchOptions& options,
                                     const allocator::Environment& env) {
     std::vector<std::string> peers;
-    if (std::ifstream in(options.dist.hostfile); !options.dist.hostfile.empty() && in) {
-        std::stringstream text;
-        text << in.rdbuf();
-        peers = parse_hostfile(text.str());
-    }
+    if (!options.dist.hostfile.empty()) try {
+            peers = parse_hostfile(read_text_file(options.dist.hostfile));
+        } catch (const TextFileError&) {
+        }
     if (!options.dist.master_addr.empty()) peers.push_back(options.dist.master_addr);
     if (const auto master = env.find("MASTER_ADDR"); master != env.end() && !master->second.empty())
         peers.push_back(master->second);

@@ -1,6 +1,7 @@
 #include "plan_builder.h"
 
 #include <linux/limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -192,7 +193,11 @@ LaunchPlan build(const LaunchOptions& o, const affinity::Topology& topology,
 MachineProbes real_probes(const allocator::Environment& env) {
     MachineProbes p;
     p.list_dir = allocator::real_directory_lister();
-    p.exists = [](const std::string& path) { return access(path.c_str(), F_OK) == 0; };
+    // A library is a file: a folder of that name is no more loadable than nothing.
+    p.exists = [](const std::string& path) {
+        struct stat info {};
+        return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
+    };
     p.is_executable = is_executable_file;
     p.which = [path_var = lookup(env, "PATH"), is_exec = p.is_executable](const std::string& name) {
         return search_path(path_var, name, is_exec);

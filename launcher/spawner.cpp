@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "exec_failure.h"
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/user_text.h"
 #include "orphan_sweep.h"
@@ -327,9 +328,11 @@ SpawnedInstance spawn_instance(const InstanceLaunch& instance, const SpawnSettin
         const std::string message =
             (start.failure == ChildStart::Failure::kBind
                  ? "ipexrun: instance " + std::to_string(instance.index) +
-                       ": cannot bind to CPUs " + affinity::format_id_list(instance.cpus) + ": "
-                 : "ipexrun: cannot execute " + affinity::quote_text(instance.argv[0]) + ": ") +
-            std::strerror(start.error) + "\n";
+                       ": cannot bind to CPUs " + affinity::format_id_list(instance.cpus) + ": " +
+                       std::strerror(start.error)
+                 : "ipexrun: cannot execute " + affinity::quote_text(instance.argv[0]) + ": " +
+                       exec_failure_reason(program, start.error)) +
+            "\n";
         write_all(err[1], message.data(), message.size());
     }
     close(out[1]);

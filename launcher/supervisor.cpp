@@ -5,6 +5,7 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,6 +103,13 @@ LauncherLog make_launcher_log(const std::string& file_path) {
     return result;
 }
 
+// Whether the open file `fd` no longer has a name (its folder or itself was removed): what is
+// written to it is lost with it.
+bool deleted(int fd) {
+    struct stat info {};
+    return fd >= 0 && fstat(fd, &info) == 0 && info.st_nlink == 0;
+}
+
 // A launcher started with a closed stdin/stdout/stderr would hand those numbers to pipes
 // and log files, and a child's dup2 onto them would then go wrong.
 void ensure_standard_fds() {
@@ -118,6 +126,8 @@ class Supervision {
     int run();
 
   private:
+    int supervise();
+    void end_everything_now();
     void start_all();
     void stop_others(int sig);
     void on_launcher_signal(int sig);
@@ -318,8 +328,12 @@ std::vector<std::string> Supervision::lost_output() const {
         if (instances_[i].output && instances_[i].output->log_error())
             logs.push_back(files_->instance_paths[i] + " (" +
                            std::strerror(instances_[i].output->log_error()) + ")");
+        else if (files_ && deleted(files_->instance_fds[i]))
+            logs.push_back(files_->instance_paths[i] + " (deleted during the run)");
     if (files_ && !log_.file_failure->empty())
         logs.push_back(files_->launcher_path + " (" + *log_.file_failure + ")");
+    else if (struct stat info{}; files_ && stat(files_->launcher_path.c_str(), &info) != 0)
+        logs.push_back(files_->launcher_path + " (" + std::strerror(errno) + ")");
     std::vector<std::string> parts;
     if (!logs.empty()) {
         std::string list;
@@ -484,7 +498,26 @@ std::string Supervision::summary() const {
     return summary_table(rows);
 }
 
+// An error in the middle of the run (out of memory, an observer that failed) ends it at once,
+// and nothing it started outlives it.
 int Supervision::run() {
+    try {
+        return supervise();
+    } catch (const std::exception& e) {
+        log_.log->error("{}; ending every instance now", e.what());
+        end_everything_now();
+        return 1;
+    }
+}
+
+void Supervision::end_everything_now() {
+    for (Instance& in : instances_)
+        if (in.running || in.group_left()) signal_group(in.pid, SIGKILL);
+    watchdog_.finish();  // before the sweep below, which would take it for an orphan
+    end_adopted_children(std::chrono::milliseconds(0), options_.grace);
+}
+
+int Supervision::supervise() {
     start_all();
     std::vector<pollfd> fds;
     std::vector<std::pair<Instance*, int>> owners;  // fds[k + 1] belongs to owners[k]

@@ -15,7 +15,7 @@ TWO_BY_28 = str(REPO / "tests" / "topologies" / "xeon-2s28c2t.xml")
 def run(ipexrun, *args, env=None):
     e = {k: v for k, v in os.environb.items() if k not in (b"LD_PRELOAD", b"IPEXRUN_PYTHON")}
     e.update(env or {})
-    return subprocess.run([ipexrun, *args], capture_output=True, env=e, timeout=60)
+    return subprocess.run([ipexrun, *args], capture_output=True, env=e, timeout=30)
 
 
 def dry_run(ipexrun, *args, env=None):
@@ -215,3 +215,20 @@ def test_a_real_launch_on_another_machines_topology_is_a_usage_error(ipexrun, va
     r = run(ipexrun, "--ninstances", "2", "--no-python", "true", env=variables)
     line = one_line_usage_error(r)
     assert next(iter(variables)).decode() in line and "--dry-run" in line, line
+
+
+def test_an_ld_preload_entry_that_is_a_folder_is_dropped_with_a_warning(ipexrun, tmp_path):
+    # The loader cannot preload a folder: it would print an error in every instance.
+    r = dry_run(ipexrun, "--no-python", "true", env={b"LD_PRELOAD": str(tmp_path).encode()})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert any(str(tmp_path) in w for w in doc["warnings"]), doc["warnings"]
+    assert str(tmp_path) not in doc["instances"][0]["env"].get("LD_PRELOAD", "")
+
+
+@pytest.mark.parametrize("kind", ["endless", "folder"])
+def test_a_hostfile_that_is_no_list_of_hosts_is_refused_at_once(ipexrun, tmp_path, kind):
+    path = "/dev/zero" if kind == "endless" else str(tmp_path)
+    r = run(ipexrun, "--dry-run", "--nnodes", "2", "--hostfile", path, "--no-python", "true")
+    line = one_line_usage_error(r)
+    assert path in line and ("MiB" in line if kind == "endless" else "directory" in line), line

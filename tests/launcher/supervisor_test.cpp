@@ -590,3 +590,45 @@ TEST(Supervisor, AnInstanceThatEndsBeforeTheVerdictIsReportedAfterIt) {
     EXPECT_TRUE(contains(v.result.out, "[0] said\n")) << v.result.out;
     EXPECT_TRUE(contains(v.result.err, "failed (exit 3)")) << v.result.err;
 }
+
+// An observer (the benchmark collector) that fails while instances already run ends the
+// supervision with an exception: what was started must not outlive it.
+TEST(Supervisor, AnErrorWhileInstancesRunLeavesNothingRunning) {
+    TempDir tmp;
+    // Fails once instance 0 has said who it and its escaped helper are.
+    struct FailsOnSecondStart : InstanceObserver {
+        std::string ready;
+        void started(std::size_t instance) override {
+            if (instance != 1) return;
+            const auto deadline = Clock::now() + std::chrono::seconds(10);
+            while (!exists(ready) && Clock::now() < deadline)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            throw std::runtime_error("observer failed");
+        }
+    } observer;
+    observer.ready = tmp / "ready";
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0},
+                         "setsid sleep 60 >/dev/null 2>&1 & echo $! > \"$1\"; echo $$ > \"$2\"; "
+                         ": > \"$3\"; wait",
+                         {tmp / "escaped", tmp / "instance", tmp / "ready"}),
+                      sh(1, {1}, "echo $$ > \"$1\"; exec sleep 60", {tmp / "second"})};
+    SupervisorOptions options = quick();
+    options.observer = &observer;
+    const RunResult r = run(plan, options);
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_TRUE(contains(r.err, "observer failed")) << r.err;
+    const pid_t escaped = std::atoi(read_file(tmp / "escaped").c_str());
+    const pid_t instance = std::atoi(read_file(tmp / "instance").c_str());
+    ASSERT_GT(escaped, 0);
+    ASSERT_GT(instance, 0);
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while ((alive(escaped) || alive(instance)) && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_FALSE(alive(escaped));
+    EXPECT_FALSE(alive(instance));
+    const pid_t second = std::atoi(read_file(tmp / "second").c_str());
+    EXPECT_FALSE(second > 0 && alive(second));
+    for (const pid_t pid : {escaped, instance, second})
+        if (pid > 0 && alive(pid)) kill(pid, SIGKILL);
+}

@@ -188,7 +188,7 @@ def test_hostfile_problems_are_one_line(ipexrun, tmp_path):
     r = run(ipexrun, "--nnodes", "1", "--hostfile", str(tmp_path / "missing"), "--no-python",
             "true")
     assert r.returncode == 2
-    assert "missing: No such file or directory" in r.stderr
+    assert "missing': No such file or directory" in r.stderr
     # An agent that cannot reach the host: the probe fails before anything starts.
     agent = tmp_path / "agent"
     agent.write_text("#!/bin/sh\nexit 255\n")

@@ -180,6 +180,25 @@ def test_missing_program_is_127_with_one_line(ipexrun):
             in r.stderr), r.stderr
 
 
+@pytest.mark.parametrize("kind,reason", [
+    ("folder", "Is a directory"),
+    ("missing interpreter", "interpreter '/nonexistent/e2e-interp'"),
+    ("not executable", "not executable"),
+])
+def test_a_program_that_cannot_run_is_one_line_naming_why(ipexrun, tmp_path, kind, reason):
+    program = tmp_path / "e2e-prog"
+    if kind == "folder":
+        program.mkdir()
+    else:
+        interpreter = "/nonexistent/e2e-interp" if kind == "missing interpreter" else "/bin/sh"
+        program.write_text(f"#!{interpreter}\necho ran\n")
+        program.chmod(0o755 if kind == "missing interpreter" else 0o644)
+    r = run(ipexrun, "--ninstances", "1", "--no-python", str(program))
+    assert r.returncode in (126, 127), r.stderr
+    lines = [line for line in r.stderr.splitlines() if "cannot execute" in line]
+    assert len(lines) == 1 and str(program) in lines[0] and reason in lines[0], r.stderr
+
+
 def test_programs_are_found_in_path_as_execvp_would(ipexrun, tmp_path):
     """The launcher looks the program up in PATH once; what execvp does must still hold:
     PATH order, a script without #! runs under sh, a name found nowhere is 127."""

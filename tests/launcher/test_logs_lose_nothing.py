@@ -4,9 +4,11 @@ runs out of inodes part-way leaves nothing behind. Full disks are small tmpfs mo
 root; skipped otherwise), always unmounted again."""
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -77,3 +79,30 @@ def test_running_out_of_inodes_part_way_leaves_nothing(ipexrun, subfolder):
         errors = [line for line in err.splitlines() if "error" in line]
         assert len(errors) == 1 and "No space left on device" in errors[0], err
         assert only_log_files(disk) == [], "a refused start left files behind"
+
+
+def test_a_log_folder_deleted_during_the_run_fails_the_run(ipexrun, tmp_path):
+    """The files stay writable once unlinked, but what is written to them is gone."""
+    logs, go = tmp_path / "logs", tmp_path / "go"
+    script = 'while [ ! -e "$0" ]; do sleep 0.02; done; echo written-after'
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "OMP_NUM_THREADS")}
+    proc = subprocess.Popen([ipexrun, "--ninstances", "2", "--log-dir", str(logs), "--no-python",
+                             "sh", "-c", script, str(go)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while len(list(logs.glob("*_instance_*"))) < 2:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        shutil.rmtree(logs)
+        go.touch()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = err.decode(errors="replace")
+    assert proc.returncode != 0, err
+    assert out.count(b"written-after") == 2
+    lost = [line for line in err.splitlines() if "output was lost" in line]
+    assert len(lost) == 1 and "deleted" in lost[0] and str(logs) in lost[0], err

@@ -12,6 +12,7 @@ namespace ipex::allocator {
 // File names in a directory ({} when it does not exist).
 using DirectoryLister = std::function<std::vector<std::string>(const std::string& dir)>;
 DirectoryLister real_directory_lister();
+// Whether `path` is a file that could be loaded (a folder of that name is not).
 using FileExists = std::function<bool(const std::string& path)>;
 
 struct SearchRoots {
