@@ -145,9 +145,13 @@ TEST(Supervisor, FirstFailingCodeComesBackAndKeepGoingLetsTheOthersFinish) {
 TEST(Supervisor, FailureStopsTheOthersWithSigterm) {
     TempDir tmp;
     LaunchPlan plan;
-    // Instance 1 fails only once instance 0 has set its trap (a loaded machine may be slow).
+    // Instance 1 fails only once instance 0 has set its trap and its sleep runs (a loaded
+    // machine may be slow; a SIGTERM that meets the forked shell before it has exec'd sleep is
+    // taken by the shell's trap, and sleep would then run on until the grace time).
     plan.instances = {
-        sh(0, {0}, "trap 'echo terminated > \"$1\"; exit 0' TERM; : > \"$2\"; sleep 30 & wait",
+        sh(0, {0},
+           "trap 'echo terminated > \"$1\"; exit 0' TERM; sleep 30 & "
+           "until [ \"$(cat /proc/$!/comm 2>/dev/null)\" = sleep ]; do :; done; : > \"$2\"; wait",
            {tmp / "t", tmp / "ready"}),
         sh(1, {1}, kFailWhenReady + "exit 4", {tmp / "ready"})};
     const RunResult r = run(plan, quick(std::chrono::milliseconds(10000)));
