@@ -1,9 +1,14 @@
 #include "instance_output.h"
 
+#include "signals.h"
+
+#include <limits.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace ipex::launcher {
@@ -24,6 +29,40 @@ bool write_fully(int fd, const char* data, std::size_t size) {
     }
     return true;
 }
+
+std::string terminal_error_text(int error) {
+    return error == kTerminalStalled ? "nothing read it after the stop signal"
+                                     : std::strerror(error);
+}
+
+namespace {
+
+// write_fully for the launcher's own stdout and stderr, which another process reads: it waits
+// for room before each write (at most PIPE_BUF bytes, which a pipe with room takes without
+// blocking), so that a stop signal is noticed while the reader takes nothing. Returns 0, an
+// errno, or kTerminalStalled.
+int write_to_terminal(int fd, const char* data, std::size_t size) {
+    constexpr int kSliceMs = 100;
+    int waited_after_stop_ms = 0;
+    while (size > 0) {
+        pollfd room{fd, POLLOUT, 0};
+        const int ready = poll(&room, 1, kSliceMs);
+        if (ready < 0 && errno != EINTR) return errno;
+        if (ready <= 0) {
+            if (stop_signal_arrived() && (waited_after_stop_ms += kSliceMs) >= kStallLimitMs)
+                return kTerminalStalled;
+            continue;
+        }
+        const ssize_t n = write(fd, data, std::min<std::size_t>(size, PIPE_BUF));
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+        if (n <= 0) return n < 0 ? errno : EIO;
+        data += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    return 0;
+}
+
+}  // namespace
 
 InstanceOutput::InstanceOutput(int index, int log_fd, int terminal_stdout, int terminal_stderr)
     : InstanceOutput("[" + std::to_string(index) + "] ", log_fd, terminal_stdout, terminal_stderr) {
@@ -99,9 +138,9 @@ void InstanceOutput::write_out(OutputStream stream, const Lines& lines) {
 
 void InstanceOutput::pass_on(OutputStream stream, const Lines& lines) {
     int& terminal_error = terminal_error_[static_cast<int>(stream)];
-    if (terminal_error == 0 && !write_fully(terminal_[static_cast<int>(stream)],
-                                            lines.prefixed.data(), lines.prefixed.size()))
-        terminal_error = errno ? errno : EIO;
+    if (terminal_error == 0)
+        terminal_error = write_to_terminal(terminal_[static_cast<int>(stream)],
+                                           lines.prefixed.data(), lines.prefixed.size());
     if (log_fd_ >= 0 && log_error_ == 0 &&
         !write_fully(log_fd_, lines.raw.data(), lines.raw.size()))
         log_error_ = errno;

@@ -16,6 +16,15 @@ namespace ipex::launcher {
 
 enum class OutputStream { kStdout = 0, kStderr = 1 };
 
+// A terminal error: after a stop signal the terminal took nothing for kStallLimit (a reader
+// that stopped reading, as a `Popen(stdout=PIPE)` never read). Waiting on would keep the
+// launcher from stopping the instances at all, so what it did not take is dropped.
+inline constexpr int kTerminalStalled = -1;
+inline constexpr int kStallLimitMs = 1000;
+
+// strerror(error), or what kTerminalStalled means.
+std::string terminal_error_text(int error);
+
 class InstanceOutput {
   public:
     // log_fd < 0: no log file. The terminal descriptors are parameters for tests.
@@ -48,7 +57,8 @@ class InstanceOutput {
     int log_error() const { return log_error_; }
 
     // errno of the first failed write of `stream` to the terminal (a reader that went away,
-    // a full device), 0 if none failed. Nothing more is written there after a failure.
+    // a full device), or kTerminalStalled; 0 if none failed. Nothing more is written there
+    // after a failure.
     int terminal_error(OutputStream stream) const {
         return terminal_error_[static_cast<int>(stream)];
     }

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -23,10 +24,12 @@ namespace {
 const int kWatchedSignals[SignalWatch::kCount] = {SIGINT,  SIGTERM, SIGHUP, SIGTSTP,
                                                   SIGCONT, SIGCHLD, SIGPIPE};
 
-int g_write_fd = -1;  // the handler's only state
+int g_write_fd = -1;                           // the handler's state: where it reports,
+volatile std::sig_atomic_t g_stop_signal = 0;  // and whether a stop was asked for
 
 void on_signal(int sig) {
     const int saved_errno = errno;
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) g_stop_signal = 1;
     const unsigned char byte = static_cast<unsigned char>(sig);
     // The pipe is non-blocking: when it is full, enough wake-ups are already pending,
     // except that the signal number is lost; SIGCHLD is re-derived from waitpid anyway.
@@ -45,6 +48,7 @@ SignalWatch::SignalWatch() {
     read_fd_ = fds[0];
     write_fd_ = fds[1];
     g_write_fd = write_fd_;
+    g_stop_signal = 0;
 
     for (int i = 0; i < kCount; ++i) {
         const int sig = kWatchedSignals[i];
@@ -73,6 +77,10 @@ SignalWatch::~SignalWatch() {
     g_write_fd = -1;
     close(read_fd_);
     close(write_fd_);
+}
+
+bool stop_signal_arrived() {
+    return g_stop_signal != 0;
 }
 
 std::vector<int> SignalWatch::take() {

@@ -42,6 +42,10 @@ class SignalWatch {
     struct sigaction saved_[kCount];
 };
 
+// Whether SIGINT, SIGTERM or SIGHUP has reached the living SignalWatch: a stop was asked for.
+// For code that waits outside the supervisor's poll loop (a terminal that takes no output).
+bool stop_signal_arrived();
+
 // Sends a signal to every process of an instance's process group (instances lead their own
 // groups, so helpers they started are reached too). A group that is gone is no error.
 void signal_group(pid_t group, int sig);

@@ -296,11 +296,11 @@ void Supervision::pass_on_terminal_failure(Instance& in, OutputStream kind) {
         log_.log->warn(
             "the instances' output can no longer be shown on {} ({}); the log files "
             "still get all of it",
-            name, std::strerror(error));
+            name, terminal_error_text(error));
         return;
     }
     log_.log->error("the instances' output can no longer be written to {} ({}); closing their {}",
-                    name, std::strerror(error), name);
+                    name, terminal_error_text(error), name);
     for (Instance& other : instances_)
         if (other.fds[stream] >= 0) {
             close(other.fds[stream]);
@@ -344,8 +344,8 @@ std::vector<std::string> Supervision::lost_output() const {
     for (int stream = 0; stream < 2 && !files_; ++stream)
         if (terminal_error_[stream])
             parts.push_back(std::string(stream == 0 ? "stdout" : "stderr") +
-                            " could not be written (" + std::strerror(terminal_error_[stream]) +
-                            ")");
+                            " could not be written (" +
+                            terminal_error_text(terminal_error_[stream]) + ")");
     return parts;
 }
 

@@ -3,6 +3,7 @@ reader has gone (`ipexrun ... | head -1`). What cannot be shown is either still 
 files or a failed run with one line saying so; an endless program never keeps the launcher
 running for a reader that left."""
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -98,3 +99,29 @@ def test_with_log_files_a_reader_that_goes_loses_nothing(ipexrun, tmp_path):
     log = next((tmp_path / "logs").glob("*_instance_0_*"))
     expected = "first\n" + "".join(f"{n}\n" for n in range(1, 5001))
     assert log.read_text() == expected
+
+
+@pytest.mark.parametrize("logs", [False, True], ids=["no-log-files", "log-files"])
+def test_a_stop_signal_ends_the_run_while_nothing_reads_its_output(ipexrun, tmp_path, logs):
+    """A reader that stops reading without going away (a Popen whose stdout is never read, a
+    terminal under Ctrl-S) holds the launcher's writes; SIGTERM must still stop the run."""
+    marker = "faults-" + uuid.uuid4().hex
+    log_args = ["--log-dir", str(tmp_path / "logs")] if logs else []
+    proc = subprocess.Popen([ipexrun, "--ninstances", "1", *log_args, "--no-python", "sh", "-c",
+                             'yes "$0"', marker], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=clean_env())
+    try:
+        time.sleep(1)  # `yes` fills the pipe at once; the launcher then waits for room
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)  # stdout still unread
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0, err
+    time.sleep(0.2)
+    assert marked_processes(marker) == []
+    if not logs:
+        lost = [line for line in errors(err) if "output was lost" in line]
+        assert len(lost) == 1 and "nothing read it after the stop signal" in lost[0], err
