@@ -321,3 +321,17 @@ def test_transformer_moved_to_another_dtype_runs_like_stock(dtype, norm_first):
     got = run(opt, x.to(dtype))
     assert got.dtype == want.dtype == dtype
     assert rel_err(got, want) <= (FP32_TOL if dtype == torch.float64 else BF16_TOL)
+
+
+def test_training_mode_never_answers_with_folded_batch_norms():
+    """Stock's batch norm uses the batch's statistics in training mode: a layer holding a
+    folded one refuses to run then (a clear error instead of an answer 80 % off); back in
+    eval mode it answers as before."""
+    model = net()
+    opt = optimize(model)
+    want = run(opt, X)
+    opt.train()
+    with pytest.raises(RuntimeError, match="training mode"):
+        opt(X)
+    opt.eval()
+    assert torch.equal(run(opt, X), want)

@@ -111,6 +111,13 @@ class _Packed(nn.Module):
             w, b = w.clone(), None if b is None else b.clone()
         self._repack(w, b)
 
+    def _check_not_training_folded(self):
+        # In training mode stock's batch norm uses the batch's statistics: the folded running
+        # ones would answer silently wrong.
+        if self.training and self._unfold is not None:
+            raise RuntimeError("ipex.optimize() folded a batch norm into this layer for inference; it cannot run in "
+                               "training mode (call .eval(), or train the original model)")
+
     @property
     def post_op(self):
         """(chain, scalar args) fused after the layer, e.g. ("relu", []) or ("badd+relu", [])."""
@@ -348,6 +355,7 @@ class PackedConv(_Packed):
                   output_size: Optional[List[int]] = None) -> Tensor:
         """Runs with an explicit post-op chain (e.g. "badd+relu" with `other`). An unbatched
         input runs as a batch of one; a transposed convolution honours `output_size`."""
+        self._check_not_training_folded()
         scalars: List[float] = [] if args is None else args
         if not torch.jit.is_scripting():
             other = _as_operand(other)
@@ -422,6 +430,7 @@ class PackedLinear(_Packed):
             other: Optional[Tensor] = None, out_dtype: Optional[torch.dtype] = None) -> Tensor:
         """Runs with an explicit post-op chain; `out_dtype` may ask a bfloat16 layer for a
         float32 result."""
+        self._check_not_training_folded()
         scalars: List[float] = [] if args is None else args
         if not torch.jit.is_scripting():
             other = _as_operand(other)
