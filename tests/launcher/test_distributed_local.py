@@ -261,8 +261,11 @@ def gated_launch(ipexrun, tmp_path, mpi, probe_seconds=0.2, probe_exit=0, mpi_se
 @pytest.mark.parametrize("mpi", MPIS)
 def test_ranks_that_all_come_start_without_a_probe(ipexrun, mpi, tmp_path):
     # The probe is the fall-back for ranks that have not all come within the gate's 1 s wait;
-    # a loaded machine can make the MPI's own start slower than that (Open MPI took 4 s to call
-    # its agent in a fresh-root run), so a launch that probed, after the wait, is tried again.
+    # a loaded machine can make the MPI's own start slower than that, so a launch that probed,
+    # after the wait, is tried again. Where the MPI itself always needs longer than the wait to
+    # reach its agent (Open MPI took 4-5 s in a fresh Debian root, every time), the probe is
+    # the expected path and there is no fast launch to check.
+    slow_starts = []
     for attempt in range(3):
         run_dir = tmp_path / str(attempt)
         run_dir.mkdir()
@@ -273,6 +276,12 @@ def test_ranks_that_all_come_start_without_a_probe(ipexrun, mpi, tmp_path):
         if "probe-start" not in times:
             return  # every host answered the MPI itself
         assert times["probe-start"][0] - times["launch"][0] >= 0.5, times  # not at once
+        mpi_start = min(times["mpi-start"]) - times["launch"][0]
+        if mpi_start > 1.0:
+            slow_starts.append(round(mpi_start, 1))
+    if len(slow_starts) == 3:
+        pytest.skip(f"{mpi} needs {slow_starts} s to call its agent here, longer than the "
+                    "gate's 1 s wait: every launch rightly probes")
     pytest.fail(f"three launches in a row probed: {times}")
 
 
