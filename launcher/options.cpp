@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <set>
+#include <type_traits>
 
 #include "config_file.h"
 #include "ipex/affinity/user_text.h"
@@ -111,7 +112,9 @@ class HelpSection {
 
     template <typename T>
     CLI::Option* option(const std::string& names, T& target, const std::string& help) {
-        return app_.add_option(names, target, help)->group(title_);
+        CLI::Option* added = app_.add_option(names, target, help)->group(title_);
+        if constexpr (std::is_integral_v<T>) added->transform(decimal_integer());
+        return added;
     }
     CLI::Option* flag(const std::string& names, bool& target, const std::string& help) {
         return app_.add_flag(names, target, help)->group(title_);
