@@ -7,6 +7,7 @@
 #include <string>
 
 #include "dnnl_glue.h"
+#include "ipex/kernels/isa.h"
 #include "layer_call.h"
 
 namespace ipex::kernels {
@@ -18,8 +19,9 @@ namespace {
 
 struct ConvEntry : PrimitiveEntry {
     PackedWeights::Copy weights;
-    // Winograd kernels take blocked activations only: the input is reordered into
-    // `blocked_src` before and the output out of `blocked_dst` after (null when not needed).
+    // A primitive on blocked activations (Winograd's only layout; oneDNN's faster one below
+    // AVX-512): the input is reordered into `blocked_src` before and the output out of
+    // `blocked_dst` after (null when not needed).
     memory::desc blocked_src, blocked_dst;
     dnnl::reorder to_blocked, from_blocked;
     // oneDNN 2.6's gemm-based convolutions read a full-size binary post-op operand wrongly
@@ -56,6 +58,10 @@ memory::desc plain_weight_md(const at::Tensor& w, int64_t groups, bool transpose
     return memory::desc(dims, dt, strides);
 }
 
+memory::desc any_layout(const memory::desc& md) {
+    return memory::desc(md.dims(), md.data_type(), memory::format_tag::any);
+}
+
 memory::dims to_dims(const std::vector<int64_t>& v) {
     return memory::dims(v.begin(), v.end());
 }
@@ -69,6 +75,20 @@ memory::dims to_dims(const std::vector<int64_t>& v) {
 bool winograd_allowed() {
     const char* v = std::getenv("IPEX_CONV_WINOGRAD");
     return v && std::string(v) == "1";
+}
+
+// Below AVX-512, oneDNN 2.6's direct convolutions run much slower on channels-last
+// activations than on its blocked layouts. Where a kernel does enough work per activation
+// byte (a spatial kernel, not 1x1) that outweighs reordering in and out, so there such a
+// convolution without a second operand runs on the layout oneDNN picks
+// (benchmarks/kernels/README.md). IPEX_CONV_LAYOUT=plain or =blocked forces the choice.
+bool blocked_activations_wanted(const std::vector<int64_t>& wshape) {
+    const char* v = std::getenv("IPEX_CONV_LAYOUT");
+    if (v && std::string(v) == "plain") return false;
+    if (v && std::string(v) == "blocked") return true;
+    int64_t kernel_volume = 1;
+    for (size_t k = 2; k < wshape.size(); ++k) kernel_volume *= wshape[k];
+    return !avx512_kernels() && kernel_volume > 1;
 }
 
 bool winograd_shape(const std::vector<int64_t>& wshape, const ConvGeometry& g) {
@@ -293,30 +313,40 @@ Fused ConvContext::Impl::fused(const at::Tensor& input, const ConvGeometry& g, c
                         to_dims(g.stride), dil, to_dims(g.padding_l), to_dims(g.padding_r));
                     return dnnl::convolution_forward::primitive_desc(d, attr, eng);
                 };
-                dnnl::convolution_forward::primitive_desc pd;
-                // The output must come back into `out` (no accumulator, no second operand).
-                if (compute == c10::kFloat && winograd_allowed() && winograd_shape(wshape, g) &&
-                    !ops.has_sum() && !second.binary.defined()) {
+                // A primitive on the layouts oneDNN picks, with reorders where they are not
+                // PyTorch's; none where it cannot be made (or where `acceptable` refuses it).
+                const auto on_own_layouts = [&](dnnl::algorithm algorithm, auto acceptable) {
                     try {
-                        const auto f32 = memory::data_type::f32;
-                        pd = describe(dnnl::algorithm::convolution_winograd,
-                                      memory::desc(src_md.dims(), f32, memory::format_tag::any),
-                                      memory::desc(dst_md.dims(), f32, memory::format_tag::any));
-                        if (pd.src_desc() != src_md) {
-                            e.blocked_src = pd.src_desc();
+                        auto chosen = describe(algorithm, any_layout(src_md), any_layout(dst_md));
+                        if (!acceptable(chosen)) return dnnl::convolution_forward::primitive_desc();
+                        if (chosen.src_desc() != src_md) {
+                            e.blocked_src = chosen.src_desc();
                             e.to_blocked = dnnl::reorder(
                                 dnnl::reorder::primitive_desc(eng, src_md, eng, e.blocked_src));
                         }
-                        if (pd.dst_desc() != dst_md) {
-                            e.blocked_dst = pd.dst_desc();
+                        if (chosen.dst_desc() != dst_md) {
+                            e.blocked_dst = chosen.dst_desc();
                             e.from_blocked = dnnl::reorder(
                                 dnnl::reorder::primitive_desc(eng, e.blocked_dst, eng, dst_md));
                         }
-                    } catch (const dnnl::error&) {  // no Winograd kernel for this case
-                        pd = {};
+                        return chosen;
+                    } catch (const dnnl::error&) {  // no such kernel for this case
                         e = ConvEntry();
+                        return dnnl::convolution_forward::primitive_desc();
                     }
-                }
+                };
+                // The output must come back into `out` (no accumulator, no second operand).
+                const bool output_only = !ops.has_sum() && !second.binary.defined();
+                dnnl::convolution_forward::primitive_desc pd;
+                if (compute == c10::kFloat && winograd_allowed() && winograd_shape(wshape, g) &&
+                    output_only)
+                    pd = on_own_layouts(dnnl::algorithm::convolution_winograd,
+                                        [](const auto&) { return true; });
+                if (!pd && output_only && blocked_activations_wanted(wshape))
+                    pd = on_own_layouts(dnnl::algorithm::convolution_direct, [&](const auto& p) {
+                        // Worth it only for a jit kernel on layouts other than PyTorch's.
+                        return !gemm_based(p) && (p.src_desc() != src_md || p.dst_desc() != dst_md);
+                    });
                 if (!pd) pd = describe(dnnl::algorithm::convolution_direct, src_md, dst_md);
                 e.binary_unreliable = full_binary && gemm_based(pd);
                 e.prim = dnnl::convolution_forward(pd);

@@ -29,6 +29,21 @@ bool bf16_supported() {
     return detected && !g_disabled.load(std::memory_order_relaxed);
 }
 
+bool avx512_kernels() {
+    static const bool detected = [] {
+        switch (dnnl::get_effective_cpu_isa()) {  // respects ONEDNN_MAX_CPU_ISA
+            case dnnl::cpu_isa::avx512_core:
+            case dnnl::cpu_isa::avx512_core_vnni:
+            case dnnl::cpu_isa::avx512_core_bf16:
+            case dnnl::cpu_isa::avx512_core_amx:
+                return true;
+            default:
+                return false;
+        }
+    }();
+    return detected;
+}
+
 void set_bf16_disabled(bool disabled) {
     g_disabled.store(disabled, std::memory_order_relaxed);
 }

@@ -7,6 +7,10 @@ namespace ipex::kernels {
 // check was forced off with IPEX_DISABLE_BF16=1 or set_bf16_disabled(true).
 bool bf16_supported();
 
+// True when oneDNN has AVX-512 kernels here, whose convolutions run channels-last (nhwc)
+// activations as fast as its blocked layouts; below AVX-512 they are much faster blocked.
+bool avx512_kernels();
+
 // Test hook: pretend the CPU lacks bf16 (exercises the fp32 fallback path).
 void set_bf16_disabled(bool disabled);
 
