@@ -1,6 +1,7 @@
-"""Convolutions on oneDNN's blocked activation layouts (chosen below AVX-512 for spatial
-kernels, forced with IPEX_CONV_LAYOUT) answer as the channels-last ones and as stock do, and
-the layout asked for is the one oneDNN runs."""
+"""Convolutions on oneDNN's blocked activation layouts and pointwise convolutions run as
+inner products over rows of pixels (chosen below AVX-512, forced with IPEX_CONV_LAYOUT) answer
+as the channels-last convolutions and as stock do, and the layout asked for is the one oneDNN
+runs."""
 import os
 import subprocess
 import sys
@@ -13,18 +14,28 @@ from kernels_testutil import FP32_TOL, rel_err
 from test_conv_variants import CASES
 
 
-@pytest.fixture(params=["plain", "blocked"])
+POINTWISE = [
+    (lambda: nn.Conv1d(6, 10, 1), (3, 6, 11)),
+    (lambda: nn.Conv2d(16, 40, 1), (2, 16, 7, 9)),
+    (lambda: nn.Conv2d(40, 8, 1, bias=False), (1, 40, 5, 5)),
+    (lambda: nn.Conv3d(8, 12, 1), (2, 8, 3, 4, 5)),
+    (lambda: nn.Conv2d(16, 24, 1, stride=2), (2, 16, 9, 9)),  # strided: stays a convolution
+    (lambda: nn.Conv2d(16, 24, 1, groups=4), (2, 16, 6, 6)),  # grouped: stays a convolution
+]
+
+
+@pytest.fixture(params=["plain", "blocked", "rows"])
 def layout(request, monkeypatch):
     # Read when a layer makes its primitive: fresh layers below see it.
     monkeypatch.setenv("IPEX_CONV_LAYOUT", request.param)
     return request.param
 
 
-@pytest.mark.parametrize("case", range(len(CASES)))
+@pytest.mark.parametrize("case", range(len(CASES) + len(POINTWISE)))
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_both_layouts_match_eager(kops, layout, case, channels_last):
+def test_every_layout_matches_eager(kops, layout, case, channels_last):
     from ipex.nn import PackedConv
-    factory, shape = CASES[case]
+    factory, shape = (CASES + POINTWISE)[case]
     torch.manual_seed(case)
     conv = factory().eval()
     x = torch.randn(shape)
@@ -34,7 +45,7 @@ def test_both_layouts_match_eager(kops, layout, case, channels_last):
         assert rel_err(PackedConv(conv, torch.float32)(x), conv(x)) <= FP32_TOL
 
 
-def test_blocked_layers_in_a_model_with_activations_and_residuals(kops, layout):
+def test_layers_in_a_model_with_activations_and_residuals(kops, layout):
     import ipex
 
     class Block(nn.Module):
@@ -43,10 +54,12 @@ def test_blocked_layers_in_a_model_with_activations_and_residuals(kops, layout):
             self.a = nn.Conv2d(16, 16, 3, padding=1)
             self.b = nn.Conv2d(16, 16, 3, padding=1)
             self.c = nn.Conv2d(16, 32, 1)
+            self.d = nn.Conv2d(32, 16, 1)
 
         def forward(self, x):
             y = torch.relu(self.a(x))
-            return self.c(torch.relu(self.b(y) + x))
+            z = self.c(torch.relu(self.b(y) + x))
+            return torch.relu(self.d(torch.sigmoid(z)) + x)  # a pointwise layer with a residual
 
     torch.manual_seed(1)
     model = Block().eval()
@@ -68,6 +81,19 @@ conv = torch.nn.Conv2d(16, 16, 3, padding=1).eval()
 with torch.no_grad():
     PackedConv(conv, torch.float32)(torch.randn(2, 16, 9, 9).contiguous(memory_format=torch.channels_last))
 """
+
+
+def test_a_pointwise_layer_runs_as_an_inner_product_when_asked(build_dir):
+    probe = PROBE.replace("Conv2d(16, 16, 3, padding=1)", "Conv2d(16, 24, 1)")
+    for layout, primitive in [("rows", "inner_product"), ("plain", "convolution")]:
+        env = dict(os.environ, IPEX_CONV_LAYOUT=layout, ONEDNN_VERBOSE="1")
+        out = subprocess.run([sys.executable, "-c", probe, str(build_dir / "python")], capture_output=True,
+                             text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        kinds = [line.split(",")[3] for line in out.stdout.splitlines() if line.startswith("onednn_verbose,exec")]
+        assert primitive in kinds and {"inner_product", "convolution"} - {primitive} - set(kinds), kinds
+        # No activation is reordered: the rows are read and written where they are.
+        assert kinds.count("reorder") == 1, kinds  # the weight, packed once
 
 
 @pytest.mark.parametrize("layout, expect_reorders", [("plain", False), ("blocked", True)])
