@@ -27,10 +27,6 @@ struct ConvEntry : PrimitiveEntry {
     // oneDNN 2.6's gemm-based convolutions read a full-size binary post-op operand wrongly
     // (they are picked e.g. when the padding reaches the kernel size): such calls run split.
     bool binary_unreliable = false;
-    // A pointwise convolution run as an inner product over rows of pixels: the input, output
-    // and binary operand are read through these (pixels x channels) views instead.
-    bool as_rows = false;
-    memory::desc rows_src, rows_dst, rows_binary;
 };
 
 bool gemm_based(const dnnl::primitive_desc_base& pd) {
@@ -81,41 +77,18 @@ bool winograd_allowed() {
     return v && std::string(v) == "1";
 }
 
-// Below AVX-512, oneDNN 2.6's direct convolutions run much slower on channels-last
-// activations than its blocked layouts or its matrix products do (benchmarks/kernels/
-// README.md). There a pointwise convolution (1x1, stride 1, no padding) over channels-last
-// activations runs as an inner product of the rows of pixels with the weight, which reads and
-// writes channels-last as it is; a spatial kernel, which does enough work per activation byte
-// to outweigh reordering in and out, runs on the blocked layout oneDNN picks.
-// IPEX_CONV_LAYOUT=plain, =blocked or =rows forces one choice (benchmarks, tests).
-enum class ConvLayout { kPlain, kBlocked, kRows };
-
-ConvLayout preferred_layout(bool pointwise) {
+// Below AVX-512, oneDNN 2.6's direct convolutions are slower on channels-last activations
+// than on its blocked layouts. A spatial kernel (not 1x1) does enough work per activation
+// byte for the difference to outweigh reordering in and out, so there such a convolution
+// without a second operand runs on the layout oneDNN picks (benchmarks/kernels/README.md,
+// conv_layouts.py). IPEX_CONV_LAYOUT=plain or =blocked forces the choice.
+bool blocked_activations_wanted(const std::vector<int64_t>& wshape) {
     const char* v = std::getenv("IPEX_CONV_LAYOUT");
-    const std::string forced = v ? v : "";
-    if (forced == "plain") return ConvLayout::kPlain;
-    if (forced == "blocked") return ConvLayout::kBlocked;
-    if (forced == "rows") return pointwise ? ConvLayout::kRows : ConvLayout::kPlain;
-    if (avx512_kernels()) return ConvLayout::kPlain;
-    return pointwise ? ConvLayout::kRows : ConvLayout::kBlocked;
-}
-
-bool pointwise(const std::vector<int64_t>& wshape, const ConvGeometry& g) {
-    if (g.transposed || g.groups != 1) return false;
-    for (size_t k = 0; k + 2 < wshape.size(); ++k)
-        if (wshape[2 + k] != 1 || g.stride[k] != 1 || g.padding_l[k] != 0 || g.padding_r[k] != 0)
-            return false;
-    return true;
-}
-
-// `t` (N, C, spatial...) as a (pixels, C) matrix with `ones` trailing unit dimensions, where
-// its channels are innermost and everything else dense; an empty desc otherwise.
-memory::desc rows_of(const at::Tensor& t, size_t ones) {
-    if (t.dim() < 3 || !t.movedim(1, -1).is_contiguous()) return {};
-    const int64_t channels = t.size(1), pixels = t.numel() / std::max<int64_t>(channels, 1);
-    memory::dims dims{pixels, channels}, strides{channels, 1};
-    for (size_t k = 0; k < ones; ++k) dims.push_back(1), strides.push_back(1);
-    return memory::desc(dims, to_dnnl(t.scalar_type()), strides);
+    if (v && std::string(v) == "plain") return false;
+    if (v && std::string(v) == "blocked") return true;
+    int64_t kernel_volume = 1;
+    for (size_t k = 2; k < wshape.size(); ++k) kernel_volume *= wshape[k];
+    return !avx512_kernels() && kernel_volume > 1;
 }
 
 bool winograd_shape(const std::vector<int64_t>& wshape, const ConvGeometry& g) {
@@ -306,37 +279,6 @@ Fused ConvContext::Impl::fused(const at::Tensor& input, const ConvGeometry& g, c
     if (second.binary.defined()) key.add(second.binary_md);
 
     const bool full_binary = second.binary.defined() && second.binary.numel() > out_channels;
-    // The inner product over rows of pixels for a pointwise convolution; false (and `e`
-    // untouched) where the tensors are not channels-last or oneDNN has no such kernel.
-    const auto as_rows = [&](ConvEntry& e) {
-        const memory::desc src = rows_of(x, wshape.size() - 2), dst = rows_of(out, 0);
-        const memory::desc binary = second.binary.defined() && second.binary.sizes() == out.sizes()
-                                        ? rows_of(second.binary, 0)
-                                        : memory::desc();
-        if (src.is_zero() || dst.is_zero() || (second.binary.defined() && binary.is_zero()))
-            return false;
-        try {
-            dnnl::primitive_attr attr;
-            attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-            attr.set_post_ops(ops.to_dnnl(binary));
-            dnnl::inner_product_forward::primitive_desc pd(
-                dnnl::inner_product_forward::desc(
-                    dnnl::prop_kind::forward_inference, src,
-                    memory::desc(weights->plain_md().dims(), to_dnnl(compute),
-                                 memory::format_tag::any),
-                    bias ? bias_md({out_channels}) : memory::desc(), dst),
-                attr, cpu_engine());
-            e.prim = dnnl::inner_product_forward(pd);
-            e.scratch_md = pd.scratchpad_desc();
-            e.weights = weights->get(pd.weights_desc());
-        } catch (const dnnl::error&) {
-            e = ConvEntry();
-            return false;
-        }
-        e.as_rows = true;
-        e.rows_src = src, e.rows_dst = dst, e.rows_binary = binary;
-        return true;
-    };
     auto make = [&]() {
         ConvEntry e;
         try {
@@ -395,14 +337,12 @@ Fused ConvContext::Impl::fused(const at::Tensor& input, const ConvGeometry& g, c
                 };
                 // The output must come back into `out` (no accumulator, no second operand).
                 const bool output_only = !ops.has_sum() && !second.binary.defined();
-                const ConvLayout layout = preferred_layout(pointwise(wshape, g));
-                if (layout == ConvLayout::kRows && as_rows(e)) return e;
                 dnnl::convolution_forward::primitive_desc pd;
                 if (compute == c10::kFloat && winograd_allowed() && winograd_shape(wshape, g) &&
                     output_only)
                     pd = on_own_layouts(dnnl::algorithm::convolution_winograd,
                                         [](const auto&) { return true; });
-                if (!pd && output_only && layout == ConvLayout::kBlocked)
+                if (!pd && output_only && blocked_activations_wanted(wshape))
                     pd = on_own_layouts(dnnl::algorithm::convolution_direct, [&](const auto& p) {
                         // Worth it only for a jit kernel on layouts other than PyTorch's.
                         return !gemm_based(p) && (p.src_desc() != src_md || p.dst_desc() != dst_md);
@@ -435,8 +375,7 @@ Fused ConvContext::Impl::fused(const at::Tensor& input, const ConvGeometry& g, c
             rethrow_dnnl(op, describe_call(), err);
         }
     };
-    memory src = wrap(entry->as_rows ? entry->rows_src : src_md, x),
-           dst = wrap(entry->as_rows ? entry->rows_dst : dst_md, out);
+    memory src = wrap(src_md, x), dst = wrap(dst_md, out);
     at::Tensor blocked_src, blocked_dst;  // keep the reordered activations alive
     if (entry->to_blocked) {
         blocked_src =
@@ -457,7 +396,7 @@ Fused ConvContext::Impl::fused(const at::Tensor& input, const ConvGeometry& g, c
     if (bias) args.emplace(DNNL_ARG_BIAS, wrap(bias_md({out_channels}), *bias));
     if (second.binary.defined())
         args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(ops.binary_index()) | DNNL_ARG_SRC_1,
-                     wrap(entry->as_rows ? entry->rows_binary : second.binary_md, second.binary));
+                     wrap(second.binary_md, second.binary));
     run_primitive(op, describe_call, *entry, std::move(args));
     if (entry->from_blocked) reorder(entry->from_blocked, dst, wrap(dst_md, out));
     result = finish(out, ops, other, in_place, types.result);

@@ -1,7 +1,6 @@
-"""Convolutions on oneDNN's blocked activation layouts and pointwise convolutions run as
-inner products over rows of pixels (chosen below AVX-512, forced with IPEX_CONV_LAYOUT) answer
-as the channels-last convolutions and as stock do, and the layout asked for is the one oneDNN
-runs."""
+"""Convolutions on oneDNN's blocked activation layouts (chosen below AVX-512 for spatial
+kernels, forced with IPEX_CONV_LAYOUT) answer as the channels-last ones and as stock do, and
+the layout asked for is the one oneDNN runs."""
 import os
 import subprocess
 import sys
@@ -19,12 +18,12 @@ POINTWISE = [
     (lambda: nn.Conv2d(16, 40, 1), (2, 16, 7, 9)),
     (lambda: nn.Conv2d(40, 8, 1, bias=False), (1, 40, 5, 5)),
     (lambda: nn.Conv3d(8, 12, 1), (2, 8, 3, 4, 5)),
-    (lambda: nn.Conv2d(16, 24, 1, stride=2), (2, 16, 9, 9)),  # strided: stays a convolution
-    (lambda: nn.Conv2d(16, 24, 1, groups=4), (2, 16, 6, 6)),  # grouped: stays a convolution
+    (lambda: nn.Conv2d(16, 24, 1, stride=2), (2, 16, 9, 9)),
+    (lambda: nn.Conv2d(16, 24, 1, groups=4), (2, 16, 6, 6)),
 ]
 
 
-@pytest.fixture(params=["plain", "blocked", "rows"])
+@pytest.fixture(params=["plain", "blocked"])
 def layout(request, monkeypatch):
     # Read when a layer makes its primitive: fresh layers below see it.
     monkeypatch.setenv("IPEX_CONV_LAYOUT", request.param)
@@ -81,19 +80,6 @@ conv = torch.nn.Conv2d(16, 16, 3, padding=1).eval()
 with torch.no_grad():
     PackedConv(conv, torch.float32)(torch.randn(2, 16, 9, 9).contiguous(memory_format=torch.channels_last))
 """
-
-
-def test_a_pointwise_layer_runs_as_an_inner_product_when_asked(build_dir):
-    probe = PROBE.replace("Conv2d(16, 16, 3, padding=1)", "Conv2d(16, 24, 1)")
-    for layout, primitive in [("rows", "inner_product"), ("plain", "convolution")]:
-        env = dict(os.environ, IPEX_CONV_LAYOUT=layout, ONEDNN_VERBOSE="1")
-        out = subprocess.run([sys.executable, "-c", probe, str(build_dir / "python")], capture_output=True,
-                             text=True, env=env, timeout=120)
-        assert out.returncode == 0, out.stderr
-        kinds = [line.split(",")[3] for line in out.stdout.splitlines() if line.startswith("onednn_verbose,exec")]
-        assert primitive in kinds and {"inner_product", "convolution"} - {primitive} - set(kinds), kinds
-        # No activation is reordered: the rows are read and written where they are.
-        assert kinds.count("reorder") == 1, kinds  # the weight, packed once
 
 
 @pytest.mark.parametrize("layout, expect_reorders", [("plain", False), ("blocked", True)])
