@@ -78,17 +78,18 @@ bool winograd_allowed() {
 }
 
 // Below AVX-512, oneDNN 2.6's direct convolutions are slower on channels-last activations
-// than on its blocked layouts. A spatial kernel (not 1x1) does enough work per activation
-// byte for the difference to outweigh reordering in and out, so there such a convolution
-// without a second operand runs on the layout oneDNN picks (benchmarks/kernels/README.md,
-// conv_layouts.py). IPEX_CONV_LAYOUT=plain or =blocked forces the choice.
-bool blocked_activations_wanted(const std::vector<int64_t>& wshape) {
+// than on its blocked layouts. An ungrouped spatial kernel (not 1x1, not depthwise) does
+// enough work per activation byte for the difference to outweigh reordering in and out, so
+// there such a convolution without a second operand runs on the layout oneDNN picks
+// (benchmarks/kernels/conv_layouts.py; README there). IPEX_CONV_LAYOUT=plain or =blocked
+// forces the choice.
+bool blocked_activations_wanted(const std::vector<int64_t>& wshape, int64_t groups) {
     const char* v = std::getenv("IPEX_CONV_LAYOUT");
     if (v && std::string(v) == "plain") return false;
     if (v && std::string(v) == "blocked") return true;
     int64_t kernel_volume = 1;
     for (size_t k = 2; k < wshape.size(); ++k) kernel_volume *= wshape[k];
-    return !avx512_kernels() && kernel_volume > 1;
+    return !avx512_kernels() && kernel_volume > 1 && groups == 1;
 }
 
 bool winograd_shape(const std::vector<int64_t>& wshape, const ConvGeometry& g) {
@@ -342,7 +343,7 @@ Fused ConvContext::Impl::fused(const at::Tensor& input, const ConvGeometry& g, c
                     output_only)
                     pd = on_own_layouts(dnnl::algorithm::convolution_winograd,
                                         [](const auto&) { return true; });
-                if (!pd && output_only && blocked_activations_wanted(wshape))
+                if (!pd && output_only && blocked_activations_wanted(wshape, g.groups))
                     pd = on_own_layouts(dnnl::algorithm::convolution_direct, [&](const auto& p) {
                         // Worth it only for a jit kernel on layouts other than PyTorch's.
                         return !gemm_based(p) && (p.src_desc() != src_md || p.dst_desc() != dst_md);
