@@ -190,23 +190,31 @@ def mutate(src, dst, rng):
 
 
 def topology_pool(rng, workdir, generated):
-    """Every stored topology, plus `generated` new ones (synthetic shapes, mutated copies)."""
+    """Every stored topology, plus `generated` new ones (synthetic shapes, mutated copies), as
+    (what --topology gets, a name for messages, the XML to read the facts from)."""
     stored = sorted(SHARED_TOPOLOGIES.glob("*.xml")) + sorted(OUR_TOPOLOGIES.glob("*.xml"))
-    pool = [(str(p), p.name) for p in stored]
+    pool = [(str(p), p.name, str(p)) for p in stored]
     for i in range(generated):
         base = workdir / f"gen{i}.xml"
+        synthetic = None
         if rng.random() < 0.6 or not stored:
             description = random_synthetic(rng)
             export_synthetic(description, base)
-            name = description
+            name = synthetic = description
         else:
             src = rng.choice(stored)
             shutil.copy(src, base)
             name = src.name
         out = workdir / f"gen{i}m.xml"
         done = mutate(base, out, rng)
-        pool.append((str(out), name + (" +" + ",".join(done) if done else "")))
+        pool.append((str(out), name + (" +" + ",".join(done) if done else ""), str(out)))
+        if synthetic and not done:
+            # the same shape, read by ipexrun itself from HWLOC_SYNTHETIC (no --topology)
+            pool.append((SYNTHETIC_PREFIX + synthetic, SYNTHETIC_PREFIX + synthetic, str(out)))
     return pool
+
+
+SYNTHETIC_PREFIX = "HWLOC_SYNTHETIC="
 
 
 # --- options ------------------------------------------------------------------------------
@@ -291,8 +299,12 @@ CLEAN_ENV = ("OMP_NUM_THREADS", "LD_PRELOAD", "KMP_AFFINITY", "IPEXRUN_PYTHON", 
 
 
 def run(ipexrun, topology, flags, env=None, extra=()):
+    """`topology`: an XML path, or SYNTHETIC_PREFIX + a description passed in the environment."""
     e = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
     e.update(env or {})
+    if topology.startswith(SYNTHETIC_PREFIX):
+        e["HWLOC_SYNTHETIC"] = topology[len(SYNTHETIC_PREFIX):]
+        topology = None
     args = [ipexrun, "--dry-run"] + (["--topology", topology] if topology else [])
     cmd = args + list(extra) + list(flags) + ["--no-python", "true"]
     try:
@@ -553,10 +565,10 @@ def fuzz(ipexrun, seed, cases, generated=12):
     with tempfile.TemporaryDirectory(prefix=f"ipexrun-fuzz-{seed}-") as scratch:
         tmp = tempfile.mkdtemp(prefix=f"ipexrun-fuzz-{seed}-", dir=keep) if keep else scratch
         pool = topology_pool(rng, pathlib.Path(tmp), generated)
-        facts = {path: Facts(path) for path, _ in pool}
+        facts = {xml: Facts(xml) for _, _, xml in pool}
         for _ in range(cases):
-            path, name = rng.choice(pool)
-            f = facts[path]
+            path, name, xml = rng.choice(pool)
+            f = facts[xml]
             kind = rng.random()
             if kind < 0.7:
                 flags = random_flags(rng, f)

@@ -232,3 +232,10 @@ def test_a_hostfile_that_is_no_list_of_hosts_is_refused_at_once(ipexrun, tmp_pat
     r = run(ipexrun, "--dry-run", "--nnodes", "2", "--hostfile", path, "--no-python", "true")
     line = one_line_usage_error(r)
     assert path in line and ("MiB" in line if kind == "endless" else "directory" in line), line
+
+
+@pytest.mark.parametrize("sizes", [["2147483647"], ["12345678"], ["4", "99999999999"]])
+def test_a_huge_instance_size_is_named_too_large(ipexrun, sizes):
+    line = one_line_usage_error(dry_run(ipexrun, "--ncores-per-instance", *sizes,
+                                        "--no-python", "true"))
+    assert f"--ncores-per-instance {sizes[-1]} is too large" in line, line
