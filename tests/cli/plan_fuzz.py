@@ -404,18 +404,37 @@ def check_instances(facts, flags, instances):
 
 
 def must_succeed(facts, flags):
-    """Requests that some plan can meet: refusing them is a defect too."""
-    allowed_simple = {"--ninstances", "--use-logical-cores", "--use-e-cores", "--bind-numa-node",
-                      "--strategy", "--multi-task-manager"}
-    names = {f for f in flags if f.startswith("--")}
-    if not names <= allowed_simple:
+    """Requests that some plan can meet (by counting cores here): refusing them is a defect."""
+    simple = {"--ninstances", "--ncores-per-instance", "--cores-list", "--use-logical-cores",
+              "--use-e-cores", "--bind-numa-node", "--strategy", "--multi-task-manager"}
+    if not {f for f in flags if f.startswith("--")} <= simple:
         return False
     if value_of(flags, "--multi-task-manager") not in (None, ["auto"], ["none"]):
         return False
-    cands = facts.candidates("--use-logical-cores" in flags, "--use-e-cores" in flags)
+    cores_list = value_of(flags, "--cores-list")
+    within = ids_of(cores_list[0]) if cores_list else None
+    if within is not None and not within <= facts.usable:
+        return False
+    cands = facts.candidates("--use-logical-cores" in flags, "--use-e-cores" in flags, within)
     ninst = value_of(flags, "--ninstances")
-    n = int(ninst[0]) if ninst else 1
-    return len(cands) > 0 and 0 <= n <= len(cands) and (n > 0 or not ninst or True)
+    n = int(ninst[0]) if ninst else 0
+    sizes = value_of(flags, "--ncores-per-instance") or ["0"]
+    if not cands or n < -1 or len(sizes) > 1 or int(sizes[0]) < -1:
+        return False
+    n, size = max(n, 0), int(sizes[0])
+    if size <= 0:
+        return max(n, 1) <= len(cands)
+    if "--bind-numa-node" in flags:
+        if any(len(facts.nodes_of[c]) != 1 for c in cands):
+            return False
+        per_node = {}
+        for c in cands:
+            node = min(facts.nodes_of[c])
+            per_node[node] = per_node.get(node, 0) + 1
+        fit = sum(count // size for count in per_node.values())
+    else:
+        fit = len(cands) // size
+    return fit >= max(n, 1)
 
 
 def check_case(ipexrun, facts, topology, flags, env=None):

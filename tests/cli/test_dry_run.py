@@ -210,3 +210,17 @@ def test_codeless_graph_mode_options_reach_the_runner(ipexrun, tmp_path):
     help_text = run(ipexrun, "--help").stdout
     codeless = help_text.split("Codeless optimisation")[1].split("\n\n")[0]
     assert "--ipex-graph-mode" in codeless and "--disable-ipex-graph-mode" in codeless
+
+
+@pytest.mark.parametrize("toml,flags", [
+    ("ncores-per-instance = [2, 3, 4]", ["--ncores-per-instance", "2", "3", "4"]),
+    ("cores-list = [0, 1, 5]\nninstances = 3", ["--cores-list", "0,1,5", "--ninstances", "3"]),
+    ('nodes-list = [1]\nninstances = 2', ["--nodes-list", "1", "--ninstances", "2"]),
+    ('instance-idx = [0, 2]\nninstances = 3', ["--instance-idx", "0,2", "--ninstances", "3"]),
+])
+def test_a_toml_array_in_a_config_is_the_options_list(ipexrun, tmp_path, toml, flags):
+    config = tmp_path / "c.toml"
+    config.write_text(toml + "\n")
+    from_file = plan(ipexrun, "--config", str(config), "--no-python", "true")
+    from_line = plan(ipexrun, *flags, "--no-python", "true")
+    assert cpu_lists(from_file) == cpu_lists(from_line)
