@@ -523,6 +523,57 @@ def check_colocated(ipexrun, facts, topology, rng):
     return flags + [f"(x{k} co-located)"], problems
 
 
+def toml_of(flags, rng):
+    """The options of `flags` as a config file: flags true, numbers bare, lists as arrays or
+    as strings."""
+    lines, i = [], 0
+    while i < len(flags):
+        name, values = flags[i][2:], []
+        i += 1
+        while i < len(flags) and not flags[i].startswith("--"):
+            values.append(flags[i])
+            i += 1
+        if not values:
+            lines.append(f"{name} = true")
+            continue
+        items = [v for part in values for v in part.split(",")]
+        numbers = all(v.lstrip("-").isdigit() for v in items)
+        if len(items) > 1 and numbers and rng.random() < 0.6:
+            lines.append(f"{name} = [{', '.join(items)}]")
+        elif len(values) == 1 and values[0].lstrip("-").isdigit():
+            lines.append(f"{name} = {values[0]}")
+        else:
+            lines.append(f'{name} = "{",".join(values)}"')
+    return "\n".join(lines) + "\n"
+
+
+def check_config(ipexrun, facts, topology, rng, workdir):
+    """The same options from a --config file plan the same as on the command line."""
+    flags = random_flags(rng, facts)
+    config = workdir / f"c{rng.randrange(1 << 30)}.toml"
+    config.write_text(toml_of(flags, rng))
+    line, problems = run(ipexrun, topology, flags)
+    from_file, more = run(ipexrun, topology, ["--config", str(config)])
+    if line is None or from_file is None:
+        return flags, problems + more
+    if from_file.returncode != 0:
+        problems = check_error(from_file)
+        if line.returncode == 0:
+            problems.append("config refused what the command line takes: "
+                            + from_file.stderr.strip()[:200])
+        return flags + ["(config)"], problems
+    doc, problems = parse_plan(from_file)
+    if doc is None:
+        return flags + ["(config)"], problems
+    problems = check_instances(facts, flags, doc["instances"])
+    if line.returncode != 0:
+        problems.append("config took what the command line refuses: " + line.stderr.strip()[:200])
+    elif [x["cpus"] for x in json.loads(line.stdout)["instances"]] != \
+            [x["cpus"] for x in doc["instances"]]:
+        problems.append("config plans differently from the command line")
+    return flags + ["(config)"], problems
+
+
 GARBAGE = ["", "x", "-1", "1.5", "0x2", "99999999999999999999", "2147483648", "1e3", " ", "٣"]
 
 
@@ -594,8 +645,10 @@ def fuzz(ipexrun, seed, cases, generated=12):
                 problems = check_case(ipexrun, f, path, flags)
             elif kind < 0.82:
                 flags, problems = check_colocated(ipexrun, f, path, rng)
-            elif kind < 0.9:
+            elif kind < 0.87:
                 flags, problems = check_garbage_env(ipexrun, f, path, rng)
+            elif kind < 0.93:
+                flags, problems = check_config(ipexrun, f, path, rng, pathlib.Path(tmp))
             else:
                 flags, problems = check_distributed(ipexrun, f, path, rng)
             if problems:
