@@ -49,6 +49,25 @@ def test_plan_document_has_the_promised_fields(ipexrun):
     assert first["argv"] == ["true"]
 
 
+def test_the_peers_backend_word_cpu_may_come_first(ipexrun):
+    args = ["--dry-run", "--topology", TWO_BY_28, "--ninstances", "2", "--no-python", "true"]
+    plain, with_backend = run(ipexrun, *args), run(ipexrun, "cpu", *args)
+    assert with_backend.returncode == 0, with_backend.stderr
+    assert json.loads(with_backend.stdout)["instances"] == json.loads(plain.stdout)["instances"]
+    xpu = run(ipexrun, "xpu", *args)
+    assert xpu.returncode == 2 and xpu.stderr.count("\n") == 1 and "xpu" in xpu.stderr, xpu.stderr
+
+
+def test_the_peers_python_module_entry_runs_this_launcher(ipexrun, build_dir):
+    args = ["--dry-run", "--topology", TWO_BY_28, "--ninstances", "2", "--no-python", "true"]
+    env = dict(os.environ, PYTHONPATH=str(build_dir / "python"))
+    env.pop("LD_PRELOAD", None)
+    via_module = subprocess.run(["/usr/bin/python3", "-m", "intel_extension_for_pytorch.cpu.launch", *args],
+                                capture_output=True, text=True, env=env, timeout=120)
+    assert via_module.returncode == 0, via_module.stderr
+    assert json.loads(via_module.stdout)["instances"] == plan(ipexrun, *args[3:])["instances"]
+
+
 @pytest.mark.parametrize("spelling", [
     ["--ninstances", "2", "--ncores-per-instance", "28"],
     ["--ninstance", "2", "--ncore_per_instance", "28"],
