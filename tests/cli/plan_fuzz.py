@@ -595,11 +595,14 @@ def check_garbage_env(ipexrun, facts, topology, rng):
 
 def check_distributed(ipexrun, facts, topology, rng):
     ppn = rng.choice([1, 2, 3, 4, 8, 0, -1])
-    flags = ["--nnodes", "1", "--nprocs-per-node", str(ppn)]
-    if rng.random() < 0.3:
-        flags.append("--use-logical-cores")
-    if rng.random() < 0.2:
-        flags.append("--bind-numa-node")
+    # what a rank's share can be shaped by (--ninstances and --instance-idx are the launch's)
+    shaping = [f for f in random_flags(rng, facts) if f not in ("--latency-mode", "--throughput-mode")]
+    for name in ("--ninstances", "--instance-idx", "--multi-task-manager"):
+        values = value_of(shaping, name)
+        if values is not None:
+            at = shaping.index(name)
+            del shaping[at:at + 1 + len(values)]
+    flags = shaping + ["--nnodes", "1", "--nprocs-per-node", str(ppn)]
     r, problems = run(ipexrun, topology, flags)
     if r is None:
         return flags, problems
@@ -609,14 +612,20 @@ def check_distributed(ipexrun, facts, topology, rng):
     if doc is None:
         return flags, problems
     shares = []
+    sizes = value_of(shaping, "--ncores-per-instance") or []
+    per_rank = shaping
+    if len(sizes) > 1:  # one size a local rank
+        at = shaping.index("--ncores-per-instance")
+        per_rank = shaping[:at] + shaping[at + 1 + len(sizes):]
     for node in doc["nodes"]:
         ranks = node["ranks"]
         if ppn > 0 and len(ranks) != ppn:
             problems.append(f"{len(ranks)} ranks, asked {ppn}")
+        if len(sizes) > 1 and [len(r["cpus"]) for r in ranks] != [int(v) for v in sizes]:
+            problems.append(f"rank sizes {[len(r['cpus']) for r in ranks]}, asked {sizes}")
         for rank in ranks:
             problems += [f"rank {rank['rank']}: {m}" for m in
-                         check_instances(facts, [f for f in flags if f.startswith("--use")],
-                                         [rank])]
+                         check_instances(facts, per_rank, [rank])]
             shares.append(set(rank["cpus"]))
     single = set(facts.candidates("--use-logical-cores" in flags, False))
     if len(shares) <= len(single):
