@@ -73,11 +73,17 @@ class Facts:
 
         own_nodes = {}
         walk(machine, None)
+        self.closest = {}  # PU -> the nodes attached nearest it (machine-wide memory is not)
         for pu in self.core_of:
             # A PU whose node is not in the topology (a container that sees only some
             # nodes) still sits in that node, as its complete nodeset says.
-            self.nodes_of[pu] = {n for n, cpus in self.node_cpus.items() if pu in cpus} \
-                or own_nodes[pu]
+            listing = {n for n, cpus in self.node_cpus.items() if pu in cpus}
+            self.nodes_of[pu] = listing or own_nodes[pu]
+            if listing:
+                nearest = min(len(self.node_cpus[n]) for n in listing)
+                self.closest[pu] = {n for n in listing if len(self.node_cpus[n]) == nearest}
+            else:
+                self.closest[pu] = own_nodes[pu]
         kinds = []
         for k in root.findall("cpukind"):
             eff = k.get("forced_efficiency") or k.get("efficiency")
@@ -136,6 +142,42 @@ def random_synthetic(rng):
 def export_synthetic(description, path):
     subprocess.run(["lstopo-no-graphics", "-i", description, "--of", "xml", "-f", str(path)],
                    check=True, capture_output=True, timeout=30)
+
+
+CPU_SETS = ("cpuset", "complete_cpuset", "allowed_cpuset")
+NODE_SETS = ("nodeset", "complete_nodeset", "allowed_nodeset")
+
+
+def renumber(path, rng=None, cpu_map=None, node_map=None):
+    """Gives the PUs and NUMA nodes of an exported topology other OS numbers (these maps, or
+    else sparse and shuffled ones from `rng`), every set renumbered alike: a kernel may
+    number them in any order."""
+    tree = ET.parse(path)
+    root = tree.getroot()
+    objects = list(root.iter("object"))
+    pus = sorted(int(o.get("os_index")) for o in objects if o.get("type") == "PU")
+    nodes = sorted(int(o.get("os_index")) for o in objects if o.get("type") == "NUMANode")
+    if cpu_map is None:
+        stride = rng.choice([1, 1, 3, 37])
+        cpu_map = dict(zip(pus, (i * stride for i in rng.sample(range(len(pus)), len(pus)))))
+    if node_map is None:
+        node_map = dict(zip(nodes, rng.sample(range(len(nodes) + rng.choice([0, 5])), len(nodes))))
+
+    def remap(obj, names, mapping):
+        for name in names:
+            if obj.get(name) is not None:
+                obj.set(name, format_bitmap({mapping.get(i, i) for i in parse_bitmap(obj.get(name))}))
+
+    for o in objects:
+        remap(o, CPU_SETS, cpu_map)
+        remap(o, NODE_SETS, node_map)
+        if o.get("type") == "PU":
+            o.set("os_index", str(cpu_map.get(int(o.get("os_index")), int(o.get("os_index")))))
+        if o.get("type") == "NUMANode":
+            o.set("os_index", str(node_map.get(int(o.get("os_index")), int(o.get("os_index")))))
+    for kind in root.findall("cpukind"):
+        remap(kind, ("cpuset",), cpu_map)
+    tree.write(path)
 
 
 def mutate(src, dst, rng):
@@ -201,6 +243,9 @@ def topology_pool(rng, workdir, generated):
             description = random_synthetic(rng)
             export_synthetic(description, base)
             name = synthetic = description
+            if rng.random() < 0.3:
+                renumber(base, rng)
+                name, synthetic = description + " renumbered", None
         else:
             src = rng.choice(stored)
             shutil.copy(src, base)
@@ -371,7 +416,7 @@ def check_instances(facts, flags, instances):
         nodes = set(x["nodes"])
         if not nodes <= facts.allowed_nodes:
             problems.append(f"memory nodes {sorted(nodes)} not allowed")
-        local = set().union(*[facts.nodes_of.get(c, set()) for c in cpus]) if cpus else set()
+        local = set().union(*[facts.closest.get(c, set()) for c in cpus]) if cpus else set()
         if not nodes <= local:
             problems.append(f"memory nodes {sorted(nodes)} not local to the CPUs ({sorted(local)})")
         if bind and not presets or "--throughput-mode" in flags:
