@@ -591,7 +591,7 @@ int Supervision::supervise() {
 
     if (plan_.summary) {
         const std::string table = summary();
-        write_fully(STDERR_FILENO, table.data(), table.size());
+        write_to_terminal(STDERR_FILENO, table.data(), table.size());
         if (log_.file_only) log_.file_only->info("{}", table.substr(0, table.size() - 1));
     }
     const std::vector<std::string> lost = lost_output();
