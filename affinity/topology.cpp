@@ -252,6 +252,11 @@ Topology read_model(hwloc_topology_t t, const std::string& source) {
                 break;
             }
         }
+        // A container that sees only some nodes (cpuset.mems) still has CPUs of the others:
+        // hwloc lists no node for them, but their complete nodeset still names the node they
+        // sit in, so that CPUs of different nodes are never taken for one node.
+        if (pu.numa < 0 && obj->complete_nodeset && !hwloc_bitmap_iszero(obj->complete_nodeset))
+            pu.numa = hwloc_bitmap_first(obj->complete_nodeset);
         auto rank = ranks.find(pu.os);
         pu.kind_rank = rank == ranks.end() ? 0 : rank->second;
         pu.allowed = hwloc_bitmap_isset(allowed.get(), obj->os_index);

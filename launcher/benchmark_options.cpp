@@ -28,6 +28,7 @@ void add_benchmark_report_options(CLI::App& app, BenchmarkOptions& o) {
         ->group(group);
     app.add_option("--benchmark-iterations,--benchmark_iterations", o.iterations,
                    "Batches every instance measures")
+        ->transform(decimal_integer())
         ->check(whole_number_within(1, kMaxBenchmarkIterations, "batches"))
         ->group(group);
     app.add_flag("--sweep", o.sweep,

@@ -34,6 +34,22 @@ CLI::Validator number_within(double min, double max, bool min_allowed, const std
         "");
 }
 
+CLI::Validator decimal_integer() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            const std::size_t sign = !text.empty() && (text[0] == '-' || text[0] == '+') ? 1 : 0;
+            const bool digits_only =
+                text.size() > sign &&
+                text.find_first_not_of("0123456789", sign) == std::string::npos;
+            if (!digits_only) return "takes a whole number, not " + affinity::quote_text(text);
+            const std::size_t first = text.find_first_not_of('0', sign);
+            const std::string magnitude = first == std::string::npos ? "0" : text.substr(first);
+            text = (text[0] == '-' && magnitude != "0" ? "-" : "") + magnitude;
+            return "";
+        },
+        "");
+}
+
 CLI::Validator whole_number_within(long long min, long long max, const std::string& unit) {
     const std::string range = "from " + std::to_string(min) + " to " + std::to_string(max);
     return CLI::Validator(

@@ -12,6 +12,11 @@ namespace ipex::launcher {
 // error: "takes seconds from 0 to 3600, not 'nan'".
 CLI::Validator number_within(double min, double max, bool min_allowed, const std::string& unit);
 
+// Whole numbers are read in decimal, as the peers' argparse reads them: "010" is ten (CLI11
+// alone would read it as octal eight) and "0x10" is refused rather than read as sixteen.
+// Rewrites the text to its plain decimal form for the conversion after it.
+CLI::Validator decimal_integer();
+
 // A whole number in [min, max].
 CLI::Validator whole_number_within(long long min, long long max, const std::string& unit);
 

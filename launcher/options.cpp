@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <set>
+#include <type_traits>
 
 #include "config_file.h"
 #include "ipex/affinity/user_text.h"
@@ -80,15 +81,27 @@ std::vector<std::string> join_size_lists(int argc, const char* const* argv) {
     return out;
 }
 
+// The peer's 2.x launcher takes a backend first (`ipexrun cpu --ninstances 2 x.py`); cpu is
+// the only one here.
+void drop_backend_selector(std::vector<std::string>& args) {
+    if (args.size() < 2) return;
+    if (args[1] == "cpu")
+        args.erase(args.begin() + 1);
+    else if (args[1] == "xpu")
+        throw UsageError("the xpu backend (Intel GPUs) is not supported: ipexrun launches on CPUs");
+}
+
 std::vector<int> parse_sizes(const std::string& text) {
     if (text.empty()) return {};
     std::vector<int> sizes;
     std::string part;
     for (char c : text + ",") {
         if (c == ',') {
-            if (!is_integer(part) || part.size() > 7)
+            if (!is_integer(part))
                 throw UsageError("--ncores-per-instance takes whole numbers, not " +
                                  affinity::quote_text(text));
+            if (part.size() > 7)  // no machine has ten million cores; stoi cannot overflow
+                throw UsageError("--ncores-per-instance " + part + " is too large");
             sizes.push_back(std::stoi(part));
             part.clear();
         } else if (c != ' ') {
@@ -111,7 +124,9 @@ class HelpSection {
 
     template <typename T>
     CLI::Option* option(const std::string& names, T& target, const std::string& help) {
-        return app_.add_option(names, target, help)->group(title_);
+        CLI::Option* added = app_.add_option(names, target, help)->group(title_);
+        if constexpr (std::is_integral_v<T>) added->transform(decimal_integer());
+        return added;
     }
     CLI::Option* flag(const std::string& names, bool& target, const std::string& help) {
         return app_.add_flag(names, target, help)->group(title_);
@@ -448,8 +463,9 @@ ParseResult parse_options(int argc, const char* const* argv) {
     add_benchmark_report_options(app, o.benchmark);  // same "Benchmarking" section
 
     std::vector<std::string> args = join_size_lists(argc, argv);
-    std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);  // CLI11 wants it reversed
     try {
+        drop_backend_selector(args);
+        std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);  // CLI11 wants it so
         app.parse(reversed);
         std::vector<std::string> rest = app.remaining();
         o.option_args.assign(args.begin() + 1, args.end() - static_cast<long>(rest.size()));

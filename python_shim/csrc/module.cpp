@@ -201,6 +201,7 @@ class PyPin {
 
 PYBIND11_MODULE(_C, m) {
     m.doc() = "ipex runtime: CPU pools, pinned OpenMP teams, tasks, thread-count watch";
+    m.attr("__version__") = IPEX_VERSION;  // the project's, as `ipexrun --version` prints it
     // Bad input raises ValueError with the library's one-line message; torch errors keep their
     // message without the C++ backtrace.
     py::register_exception_translator([](std::exception_ptr p) {

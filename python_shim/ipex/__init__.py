@@ -4,6 +4,7 @@ import torch  # noqa: F401  (libtorch_python must be loaded before _C)
 
 # Loads libipex_runtime.so: the runtime, and with it the kernels' torch.ops.ipex operators.
 from . import _C  # noqa: F401
+from ._C import __version__  # noqa: F401
 from . import cpu  # noqa: F401
 from .cpu import runtime  # noqa: F401
 

@@ -13,7 +13,8 @@ from .nn.packed import PackedConv, PackedLinear
 from .nn.transformer import PackedTransformerEncoderLayer
 from .passes import PIPELINE, tile_batches, verify_sample
 from .passes.context import Context
-from .passes.options import resolve
+from .passes.options import check_level_and_dtype, resolve
+from . import training
 
 __all__ = ["optimize"]
 
@@ -37,10 +38,18 @@ def sharing_weights():
         _SHARE_WEIGHTS.reset(token)
 
 
-def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None, linear_bn_folding=None,
-             weights_prepack=None, replace_dropout_with_identity=None, sample_input=None, graph_mode=None,
+def optimize(model, dtype=None, optimizer=None, level="O1", inplace=False, conv_bn_folding=None,
+             linear_bn_folding=None, weights_prepack=None, replace_dropout_with_identity=None,
+             optimize_lstm=None, split_master_weight_for_bf16=None, fuse_update_step=None,
+             auto_kernel_selection=None, sample_input=None, graph_mode=None, concat_linear=None,
              batch_tiling=None):
     """Optimise `model` (in eval mode) for inference on the oneDNN kernels and return it.
+
+    The peer's signature, argument for argument. With `optimizer` (a model in training mode)
+    it returns (model, optimizer) ready to train on stock layers (ipex/training.py).
+    optimize_lstm, split_master_weight_for_bf16, fuse_update_step, auto_kernel_selection and
+    concat_linear are accepted and change nothing: recurrent layers run stock, the kernels are
+    always oneDNN's, and the training flags have no inference counterpart.
 
     Options: dtype None/torch.float32 or torch.bfloat16 (run the result under
     torch.cpu.amp.autocast). level "O0" (every flag below off by default) or "O1" (all on
@@ -90,6 +99,9 @@ def optimize(model, dtype=None, level="O1", inplace=False, conv_bn_folding=None,
     The result is an ordinary nn.Module (or, in graph mode, a ScriptModule): state_dict()
     has the original's keys (loading repacks), deepcopy, pickle, torch.save and .to() work.
     """
+    if optimizer is not None:
+        check_level_and_dtype(level, dtype)
+        return training.prepare(model, optimizer, inplace)
     if isinstance(model, torch.jit.ScriptModule):
         warnings.warn("ipex.optimize: a ScriptModule is returned unchanged")
         return model

@@ -232,3 +232,49 @@ def test_a_hostfile_that_is_no_list_of_hosts_is_refused_at_once(ipexrun, tmp_pat
     r = run(ipexrun, "--dry-run", "--nnodes", "2", "--hostfile", path, "--no-python", "true")
     line = one_line_usage_error(r)
     assert path in line and ("MiB" in line if kind == "endless" else "directory" in line), line
+
+
+@pytest.mark.parametrize("sizes", [["2147483647"], ["12345678"], ["4", "99999999999"]])
+def test_a_huge_instance_size_is_named_too_large(ipexrun, sizes):
+    line = one_line_usage_error(dry_run(ipexrun, "--ncores-per-instance", *sizes,
+                                        "--no-python", "true"))
+    assert f"--ncores-per-instance {sizes[-1]} is too large" in line, line
+
+
+# argparse, which the peers use, reads "010" as ten; CLI11 alone read it as octal eight and
+# "0x10" as sixteen: a silently different plan.
+@pytest.mark.parametrize("option,text,expected", [
+    ("--ninstances", "010", 10),
+    ("--ninstances", "+02", 2),
+    ("--ninstances", "00", 1),
+])
+def test_whole_numbers_are_read_in_decimal_even_with_leading_zeros(ipexrun, option, text,
+                                                                   expected):
+    r = dry_run(ipexrun, option, text, "--no-python", "true")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)["instances"]) == expected
+
+
+def test_benchmark_iterations_with_a_leading_zero_are_decimal(ipexrun):
+    r = dry_run(ipexrun, "--benchmark-iterations", "010", "--no-python", "true")
+    assert r.returncode == 0, r.stderr
+    env = json.loads(r.stdout)["instances"][0]["env"]
+    assert env["IPEXRUN_BENCHMARK_ITERATIONS"] == "10"
+
+
+@pytest.mark.parametrize("option,text", [
+    ("--ninstances", "0x10"), ("--ninstances", "0b11"), ("--ninstances", "2.0"),
+    ("--ninstances", "1e1"), ("--node-id", "0x1"), ("--benchmark-iterations", "0x10"),
+    ("--ninstances", "- 2"), ("--ninstances", "+"),
+])
+def test_numbers_in_other_notations_are_usage_errors(ipexrun, option, text):
+    line = one_line_usage_error(dry_run(ipexrun, option, text, "--no-python", "true"))
+    assert option.replace("-", "_") in line.replace("-", "_") and f"'{text}'" in line, line
+
+
+def test_a_distributed_port_with_a_leading_zero_is_decimal(ipexrun):
+    r = dry_run(ipexrun, "--nnodes", "1", "--master-port", "08080", "--no-python", "true")
+    assert r.returncode == 0, r.stderr
+    assert "8080" in json.dumps(json.loads(r.stdout))
+    assert one_line_usage_error(dry_run(ipexrun, "--nnodes", "1", "--master-port", "0x50",
+                                        "--no-python", "true"))

@@ -49,6 +49,25 @@ def test_plan_document_has_the_promised_fields(ipexrun):
     assert first["argv"] == ["true"]
 
 
+def test_the_peers_backend_word_cpu_may_come_first(ipexrun):
+    args = ["--dry-run", "--topology", TWO_BY_28, "--ninstances", "2", "--no-python", "true"]
+    plain, with_backend = run(ipexrun, *args), run(ipexrun, "cpu", *args)
+    assert with_backend.returncode == 0, with_backend.stderr
+    assert json.loads(with_backend.stdout)["instances"] == json.loads(plain.stdout)["instances"]
+    xpu = run(ipexrun, "xpu", *args)
+    assert xpu.returncode == 2 and xpu.stderr.count("\n") == 1 and "xpu" in xpu.stderr, xpu.stderr
+
+
+def test_the_peers_python_module_entry_runs_this_launcher(ipexrun, build_dir):
+    args = ["--dry-run", "--topology", TWO_BY_28, "--ninstances", "2", "--no-python", "true"]
+    env = dict(os.environ, PYTHONPATH=str(build_dir / "python"))
+    env.pop("LD_PRELOAD", None)
+    via_module = subprocess.run(["/usr/bin/python3", "-m", "intel_extension_for_pytorch.cpu.launch", *args],
+                                capture_output=True, text=True, env=env, timeout=120)
+    assert via_module.returncode == 0, via_module.stderr
+    assert json.loads(via_module.stdout)["instances"] == plan(ipexrun, *args[3:])["instances"]
+
+
 @pytest.mark.parametrize("spelling", [
     ["--ninstances", "2", "--ncores-per-instance", "28"],
     ["--ninstance", "2", "--ncore_per_instance", "28"],
@@ -210,3 +229,17 @@ def test_codeless_graph_mode_options_reach_the_runner(ipexrun, tmp_path):
     help_text = run(ipexrun, "--help").stdout
     codeless = help_text.split("Codeless optimisation")[1].split("\n\n")[0]
     assert "--ipex-graph-mode" in codeless and "--disable-ipex-graph-mode" in codeless
+
+
+@pytest.mark.parametrize("toml,flags", [
+    ("ncores-per-instance = [2, 3, 4]", ["--ncores-per-instance", "2", "3", "4"]),
+    ("cores-list = [0, 1, 5]\nninstances = 3", ["--cores-list", "0,1,5", "--ninstances", "3"]),
+    ('nodes-list = [1]\nninstances = 2', ["--nodes-list", "1", "--ninstances", "2"]),
+    ('instance-idx = [0, 2]\nninstances = 3', ["--instance-idx", "0,2", "--ninstances", "3"]),
+])
+def test_a_toml_array_in_a_config_is_the_options_list(ipexrun, tmp_path, toml, flags):
+    config = tmp_path / "c.toml"
+    config.write_text(toml + "\n")
+    from_file = plan(ipexrun, "--config", str(config), "--no-python", "true")
+    from_line = plan(ipexrun, *flags, "--no-python", "true")
+    assert cpu_lists(from_file) == cpu_lists(from_line)

@@ -1,4 +1,5 @@
 """ipex.optimize()'s options, resolved once: the level's defaults, then the flags given."""
+import warnings
 from dataclasses import dataclass, fields, replace
 from typing import Any, Optional, Union
 
@@ -32,12 +33,16 @@ class Options:
         return replace(self, **changes)
 
 
-def resolve(level, dtype, inplace, sample_input, batch_tiling, **flags):
-    """Options from optimize()'s arguments; flags left None take the level's value."""
+def check_level_and_dtype(level, dtype):
     if level not in LEVELS:
         raise ValueError(f"ipex.optimize: level must be 'O0' or 'O1', got {level!r}")
     if dtype not in (None, torch.float32, torch.bfloat16):
         raise ValueError(f"ipex.optimize: dtype must be None, torch.float32 or torch.bfloat16, got {dtype}")
+
+
+def resolve(level, dtype, inplace, sample_input, batch_tiling, **flags):
+    """Options from optimize()'s arguments; flags left None take the level's value."""
+    check_level_and_dtype(level, dtype)
     if batch_tiling is not None and batch_tiling is not True and batch_tiling is not False and (
             not isinstance(batch_tiling, int) or batch_tiling < 1):
         raise ValueError(f"ipex.optimize: batch_tiling must be None, False or a slice size >= 1, got {batch_tiling!r}")
@@ -48,7 +53,11 @@ def resolve(level, dtype, inplace, sample_input, batch_tiling, **flags):
         if value is not None:
             values[key] = bool(value)
     if values["graph_mode"] and sample_input is None:
-        raise ValueError("ipex.optimize(graph_mode=True) needs sample_input to trace the model")
+        # The peer traces at the first call; here the trace is checked against sample_input
+        # before it is trusted, so without one the eager passes are the exact choice.
+        warnings.warn("ipex.optimize(graph_mode=True) without sample_input: graph mode needs an input to trace "
+                      "and check, so the eager rewrites are used", stacklevel=3)
+        values["graph_mode"] = False
     return Options(dtype=dtype or torch.float32, level=level, inplace=bool(inplace), sample_input=sample_input,
                    batch_tiling=None if batch_tiling is True else batch_tiling, **values)
 

@@ -235,7 +235,8 @@ class CodelessHook:
         def wrapped(model, *args, **kwargs):
             with hook.nested():
                 result = optimize(model, *args, **kwargs)
-            hook._skip_later(result)
+            # With an optimizer the result is (model, optimizer).
+            hook._skip_later(result[0] if isinstance(result, tuple) else result)
             return result
 
         wrapped.__doc__ = optimize.__doc__
