@@ -203,54 +203,48 @@ const std::string kEscapedHelper =
     "setsid sh -c \"$helper\" $PPID \"$1\" >/dev/null 2>&1 & echo $! > \"$2\"; "
     "until [ -e \"$1\" ]; do sleep 0.02; done; ";
 
-// A second stop signal during the grace period (Ctrl-C twice) kills everything at once:
-// the instance that ignores SIGTERM and its escaped helper do not get the 30 s.
-TEST(Supervisor, ASecondStopSignalKillsEverythingAtOnce) {
+// Runs `script` as instance 0 with kEscapedHelper's files and a 30 s grace period, and expects
+// the second stop signal `second` to have ended it all at once (the first was SIGTERM).
+RunResult expect_killed_at_once(const std::string& script, const std::string& second) {
     TempDir tmp;
     LaunchPlan plan;
-    // The second signal is sent only once the first one has come back forwarded (two at once
-    // could reach the launcher as one).
-    plan.instances = {sh(0, {0},
-                         "helper='trap \"\" TERM; : > \"$1\"; exec sleep 60'; " + kEscapedHelper +
-                             "trap ': > \"$3\"' TERM; kill -TERM $PPID; "
-                             "until [ -e \"$3\" ]; do sleep 0.02; done; kill -INT $PPID; "
-                             "while :; do sleep 0.05; done",
-                         {tmp / "ready", tmp / "helper", tmp / "forwarded"})};
+    plan.instances = {sh(0, {0}, script, {tmp / "ready", tmp / "helper", tmp / "forwarded"})};
     const RunResult r = run(plan, quick(std::chrono::milliseconds(30000)));
     EXPECT_EQ(r.code, 128 + SIGTERM) << r.err;  // the first signal's
     EXPECT_LT(r.seconds, 10.0) << r.err;
-    EXPECT_TRUE(contains(r.err, "received SIGINT while stopping; killing every instance now"))
+    EXPECT_TRUE(
+        contains(r.err, "received " + second + " while stopping; killing every instance now"))
         << r.err;
+    const pid_t helper = std::atoi(read_file(tmp / "helper").c_str());
+    EXPECT_GT(helper, 0);
+    EXPECT_FALSE(helper > 0 && alive(helper));
+    if (helper > 0 && alive(helper)) kill(helper, SIGKILL);
+    return r;
+}
+
+// A second stop signal during the grace period (Ctrl-C twice) kills everything at once:
+// the instance that ignores SIGTERM and its escaped helper do not get the 30 s.
+TEST(Supervisor, ASecondStopSignalKillsEverythingAtOnce) {
+    // The second signal is sent only once the first one has come back forwarded (two at once
+    // could reach the launcher as one).
+    const RunResult r = expect_killed_at_once(
+        "helper='trap \"\" TERM; : > \"$1\"; exec sleep 60'; " + kEscapedHelper +
+            "trap ': > \"$3\"' TERM; kill -TERM $PPID; "
+            "until [ -e \"$3\" ]; do sleep 0.02; done; kill -INT $PPID; "
+            "while :; do sleep 0.05; done",
+        "SIGINT");
     EXPECT_TRUE(contains(summary_row(r.err, 0), "killed by SIGKILL")) << r.err;
     EXPECT_FALSE(contains(r.err, "did not stop within the grace period")) << r.err;
-    const pid_t helper = std::atoi(read_file(tmp / "helper").c_str());
-    ASSERT_GT(helper, 0);
-    EXPECT_FALSE(alive(helper));
-    if (alive(helper)) kill(helper, SIGKILL);
 }
 
 // The same while the launcher is ending what escaped the instances, after they are gone.
 TEST(Supervisor, ASecondStopSignalDuringTheLastSweepKillsAtOnce) {
-    TempDir tmp;
-    LaunchPlan plan;
     // The helper answers the sweep's SIGTERM with the second stop signal and goes on.
-    plan.instances = {sh(0, {0},
-                         "helper='trap \"kill -TERM $0\" TERM; : > \"$1\"; "
-                         "while :; do sleep 0.05; done'; " +
-                             kEscapedHelper +
-                             "trap 'exit 0' TERM; kill -TERM $PPID; "
-                             "while :; do sleep 0.05; done",
-                         {tmp / "ready", tmp / "helper"})};
-    const RunResult r = run(plan, quick(std::chrono::milliseconds(30000)));
-    EXPECT_EQ(r.code, 128 + SIGTERM) << r.err;
-    EXPECT_LT(r.seconds, 10.0) << r.err;
-    EXPECT_TRUE(contains(r.err, "received SIGTERM while stopping; killing every instance now"))
-        << r.err;
+    const RunResult r = expect_killed_at_once(
+        "helper='trap \"kill -TERM $0\" TERM; : > \"$1\"; while :; do sleep 0.05; done'; " +
+            kEscapedHelper + "trap 'exit 0' TERM; kill -TERM $PPID; while :; do sleep 0.05; done",
+        "SIGTERM");
     EXPECT_TRUE(contains(r.err, "stopped 1 process")) << r.err;
-    const pid_t helper = std::atoi(read_file(tmp / "helper").c_str());
-    ASSERT_GT(helper, 0);
-    EXPECT_FALSE(alive(helper));
-    if (alive(helper)) kill(helper, SIGKILL);
 }
 
 TEST(Supervisor, HelpersOfAnInstanceDoNotSurviveIt) {
