@@ -373,11 +373,12 @@ def check_error(r):
 
 
 def parse_plan(r):
+    """A plan: valid JSON on stdout and nothing on stderr (warnings are in the JSON)."""
     try:
         doc = json.loads(r.stdout)
-        return doc, []
     except ValueError as ex:
         return None, [f"bad JSON ({ex})"]
+    return doc, [f"stderr with a plan: {r.stderr.strip()[:300]!r}"] if r.stderr.strip() else []
 
 
 def check_instances(facts, flags, instances):
@@ -494,7 +495,7 @@ def check_case(ipexrun, facts, topology, flags, env=None):
     doc, problems = parse_plan(r)
     if doc is None:
         return problems
-    return check_instances(facts, flags, doc["instances"])
+    return problems + check_instances(facts, flags, doc["instances"])
 
 
 LAUNCHER_ENVS = [
@@ -546,6 +547,7 @@ def check_colocated(ipexrun, facts, topology, rng):
         doc, p = parse_plan(r)
         if doc is None:
             return flags, p
+        problems += [f"local rank {i} of {k}: {m}" for m in p]
         if len(doc["instances"]) != 1:
             problems.append(f"local rank {i} of {k}: {len(doc['instances'])} instances")
         cpus = set().union(*[set(x["cpus"]) for x in doc["instances"]])
@@ -610,7 +612,7 @@ def check_config(ipexrun, facts, topology, rng, workdir):
     doc, problems = parse_plan(from_file)
     if doc is None:
         return flags + ["(config)"], problems
-    problems = check_instances(facts, flags, doc["instances"])
+    problems += check_instances(facts, flags, doc["instances"])
     if line.returncode != 0:
         problems.append("config took what the command line refuses: " + line.stderr.strip()[:200])
     elif [x["cpus"] for x in json.loads(line.stdout)["instances"]] != \
@@ -635,7 +637,7 @@ def check_garbage_env(ipexrun, facts, topology, rng):
     doc, problems = parse_plan(r)
     if doc is None:
         return env, problems
-    return env, check_instances(facts, [], doc["instances"])
+    return env, problems + check_instances(facts, [], doc["instances"])
 
 
 def check_distributed(ipexrun, facts, topology, rng):
