@@ -1,6 +1,7 @@
 #include "ipex/affinity/topology.h"
 
 #include <hwloc.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -65,6 +66,22 @@ Description description_from(const std::string& xml_path) {
     return {};
 }
 
+// hwloc reads whatever the path gives until it ends: /dev/zero or a FIFO never would. An
+// export is a regular file of at most a few MiB (~2 MiB for 1024 CPUs with their caches).
+void check_xml_file(const Description& from) {
+    constexpr off_t kMaxBytes = off_t{64} << 20;
+    struct stat info {};
+    const auto refused = [&from](const std::string& why) {
+        return TopologyError("cannot read topology file " + from.name + ": " + why);
+    };
+    if (stat(from.text.c_str(), &info) != 0) throw refused(std::strerror(errno));
+    if (S_ISDIR(info.st_mode)) throw refused(std::strerror(EISDIR));
+    if (!S_ISREG(info.st_mode)) throw refused("not a regular file");
+    if (info.st_size > kMaxBytes)
+        throw refused("larger than " + std::to_string(kMaxBytes >> 20) +
+                      " MiB, not an hwloc XML export");
+}
+
 TopologyPtr open_topology(const Description& from, XmlOf xml_of = XmlOf::kAnotherMachine) {
     hwloc_topology_t raw = nullptr;
     if (init_without_plugins(&raw) != 0) throw TopologyError("hwloc could not start");
@@ -90,6 +107,7 @@ TopologyPtr open_topology(const Description& from, XmlOf xml_of = XmlOf::kAnothe
             hwloc_topology_set_components(raw, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, "x86");
             break;
         case Description::Kind::kXml:
+            check_xml_file(from);
             if (hwloc_topology_set_xml(raw, from.text.c_str()) != 0)
                 throw TopologyError("cannot read topology file " + from.name + ": " +
                                     std::strerror(errno));
@@ -107,6 +125,9 @@ TopologyPtr open_topology(const Description& from, XmlOf xml_of = XmlOf::kAnothe
     const int loaded = hwloc_topology_load(raw);
     const int load_errno = errno;
     if (quiet) unsetenv("HWLOC_HIDE_ERRORS");
+    if (loaded != 0 && from.kind == Description::Kind::kXml && load_errno == EINVAL)
+        throw TopologyError("cannot load topology from " + from.name +
+                            ": not an hwloc XML topology hwloc can read");
     if (loaded != 0)
         throw TopologyError("cannot load topology" +
                             (from.name.empty() ? std::string() : " from " + from.name) + ": " +
