@@ -674,7 +674,14 @@ def check_distributed(ipexrun, facts, topology, rng):
             problems += [f"rank {rank['rank']}: {m}" for m in
                          check_instances(facts, per_rank, [rank])]
             shares.append(set(rank["cpus"]))
-    single = set(facts.candidates("--use-logical-cores" in flags, False))
+    # more ranks than CPUs to choose from: they share CPUs (MPI's --oversubscribe)
+    within = None
+    if value_of(flags, "--cores-list"):
+        within = ids_of(value_of(flags, "--cores-list")[0])
+    elif value_of(flags, "--nodes-list") or value_of(flags, "--node-id"):
+        nodes = ids_of((value_of(flags, "--nodes-list") or value_of(flags, "--node-id"))[0])
+        within = {c for c in facts.usable if facts.nodes_of.get(c, set()) & nodes}
+    single = set(facts.candidates("--use-logical-cores" in flags, "--use-e-cores" in flags, within))
     if len(shares) <= len(single):
         for a in range(len(shares)):
             for b in range(a + 1, len(shares)):
