@@ -409,6 +409,12 @@ def check_instances(facts, flags, instances):
             problems.append(f"OMP_NUM_THREADS {threads}/{x['omp_num_threads']} != {len(cpus)}")
         if x["env"].get("IPEXRUN_CPUS") is None or ids_of(x["env"]["IPEXRUN_CPUS"]) != cpus:
             problems.append("IPEXRUN_CPUS differs from cpus")
+        argv = x["argv"]
+        if argv[:2] == ["numactl", "-C"] and (ids_of(argv[2]) != cpus or (
+                x["nodes"] and (argv[3] != "-m" or ids_of(argv[4]) != set(x["nodes"])))):
+            problems.append(f"numactl binds otherwise: {argv[:5]}")
+        if argv[:2] == ["taskset", "-c"] and ids_of(argv[2]) != cpus:
+            problems.append(f"taskset binds otherwise: {argv[:3]}")
         known = [c for c in cpus if c in facts.core_of]
         if not logical and len({facts.core_of[c] for c in known}) != len(known):
             problems.append("SMT siblings without --use-logical-cores")
