@@ -509,6 +509,8 @@ LAUNCHER_ENVS = [
     lambda i, k: {"SLURM_LOCALID": str(i), "SLURM_NTASKS_PER_NODE": str(k)},
     lambda i, k: {"OMPI_COMM_WORLD_LOCAL_RANK": str(i), "OMPI_COMM_WORLD_LOCAL_SIZE": str(k)},
     lambda i, k: {"MPI_LOCALRANKID": str(i), "MPI_LOCALNRANKS": str(k)},
+    lambda i, k: {"SLURM_LOCALID": str(i), "SLURM_NODEID": "1",
+                  "SLURM_STEP_TASKS_PER_NODE": f"1,{k}(x2)"},
 ]
 
 
@@ -627,7 +629,8 @@ def check_config(ipexrun, facts, topology, rng, workdir):
     return flags + ["(config)"], problems
 
 
-GARBAGE = ["", "x", "-1", "1.5", "0x2", "99999999999999999999", "2147483648", "1e3", " ", "٣"]
+GARBAGE = ["", "x", "-1", "1.5", "0x2", "99999999999999999999", "2147483648", "1e3", " ", "٣",
+           "99999999999(x2)", "2(x0)", "(x2)", "2,"]
 
 
 def check_garbage_env(ipexrun, facts, topology, rng):
