@@ -393,6 +393,9 @@ def check_instances(facts, flags, instances):
     any_p = any(p not in facts.ecores for p in facts.usable)
     cores_list = value_of(flags, "--cores-list")
     nodes_list = value_of(flags, "--nodes-list")
+    node_id = value_of(flags, "--node-id")
+    if node_id and not nodes_list and int(node_id[0]) >= 0:
+        nodes_list = node_id
     for x in instances:
         cpus = set(x["cpus"])
         if not cpus:
