@@ -25,6 +25,8 @@ struct MachineProbes {
     std::function<std::string()> host_name;  // this node's short name, for rank labels
 };
 MachineProbes real_probes(const allocator::Environment& env);
+// The same probes, each question asked once: planning every rank of a dry run asks the same.
+MachineProbes asking_once(const MachineProbes& probes);
 
 // Facts fixed when ipexrun was built and installed.
 struct InstallInfo {
