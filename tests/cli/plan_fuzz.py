@@ -73,11 +73,17 @@ class Facts:
 
         own_nodes = {}
         walk(machine, None)
+        self.closest = {}  # PU -> the nodes attached nearest it (machine-wide memory is not)
         for pu in self.core_of:
             # A PU whose node is not in the topology (a container that sees only some
             # nodes) still sits in that node, as its complete nodeset says.
-            self.nodes_of[pu] = {n for n, cpus in self.node_cpus.items() if pu in cpus} \
-                or own_nodes[pu]
+            listing = {n for n, cpus in self.node_cpus.items() if pu in cpus}
+            self.nodes_of[pu] = listing or own_nodes[pu]
+            if listing:
+                nearest = min(len(self.node_cpus[n]) for n in listing)
+                self.closest[pu] = {n for n in listing if len(self.node_cpus[n]) == nearest}
+            else:
+                self.closest[pu] = own_nodes[pu]
         kinds = []
         for k in root.findall("cpukind"):
             eff = k.get("forced_efficiency") or k.get("efficiency")
@@ -136,6 +142,42 @@ def random_synthetic(rng):
 def export_synthetic(description, path):
     subprocess.run(["lstopo-no-graphics", "-i", description, "--of", "xml", "-f", str(path)],
                    check=True, capture_output=True, timeout=30)
+
+
+CPU_SETS = ("cpuset", "complete_cpuset", "allowed_cpuset")
+NODE_SETS = ("nodeset", "complete_nodeset", "allowed_nodeset")
+
+
+def renumber(path, rng=None, cpu_map=None, node_map=None):
+    """Gives the PUs and NUMA nodes of an exported topology other OS numbers (these maps, or
+    else sparse and shuffled ones from `rng`), every set renumbered alike: a kernel may
+    number them in any order."""
+    tree = ET.parse(path)
+    root = tree.getroot()
+    objects = list(root.iter("object"))
+    pus = sorted(int(o.get("os_index")) for o in objects if o.get("type") == "PU")
+    nodes = sorted(int(o.get("os_index")) for o in objects if o.get("type") == "NUMANode")
+    if cpu_map is None:
+        stride = rng.choice([1, 1, 3, 37])
+        cpu_map = dict(zip(pus, (i * stride for i in rng.sample(range(len(pus)), len(pus)))))
+    if node_map is None:
+        node_map = dict(zip(nodes, rng.sample(range(len(nodes) + rng.choice([0, 5])), len(nodes))))
+
+    def remap(obj, names, mapping):
+        for name in names:
+            if obj.get(name) is not None:
+                obj.set(name, format_bitmap({mapping.get(i, i) for i in parse_bitmap(obj.get(name))}))
+
+    for o in objects:
+        remap(o, CPU_SETS, cpu_map)
+        remap(o, NODE_SETS, node_map)
+        if o.get("type") == "PU":
+            o.set("os_index", str(cpu_map.get(int(o.get("os_index")), int(o.get("os_index")))))
+        if o.get("type") == "NUMANode":
+            o.set("os_index", str(node_map.get(int(o.get("os_index")), int(o.get("os_index")))))
+    for kind in root.findall("cpukind"):
+        remap(kind, ("cpuset",), cpu_map)
+    tree.write(path)
 
 
 def mutate(src, dst, rng):
@@ -201,6 +243,9 @@ def topology_pool(rng, workdir, generated):
             description = random_synthetic(rng)
             export_synthetic(description, base)
             name = synthetic = description
+            if rng.random() < 0.3:
+                renumber(base, rng)
+                name, synthetic = description + " renumbered", None
         else:
             src = rng.choice(stored)
             shutil.copy(src, base)
@@ -328,11 +373,12 @@ def check_error(r):
 
 
 def parse_plan(r):
+    """A plan: valid JSON on stdout and nothing on stderr (warnings are in the JSON)."""
     try:
         doc = json.loads(r.stdout)
-        return doc, []
     except ValueError as ex:
         return None, [f"bad JSON ({ex})"]
+    return doc, [f"stderr with a plan: {r.stderr.strip()[:300]!r}"] if r.stderr.strip() else []
 
 
 def check_instances(facts, flags, instances):
@@ -363,6 +409,12 @@ def check_instances(facts, flags, instances):
             problems.append(f"OMP_NUM_THREADS {threads}/{x['omp_num_threads']} != {len(cpus)}")
         if x["env"].get("IPEXRUN_CPUS") is None or ids_of(x["env"]["IPEXRUN_CPUS"]) != cpus:
             problems.append("IPEXRUN_CPUS differs from cpus")
+        argv = x["argv"]
+        if argv[:2] == ["numactl", "-C"] and (ids_of(argv[2]) != cpus or (
+                x["nodes"] and (argv[3] != "-m" or ids_of(argv[4]) != set(x["nodes"])))):
+            problems.append(f"numactl binds otherwise: {argv[:5]}")
+        if argv[:2] == ["taskset", "-c"] and ids_of(argv[2]) != cpus:
+            problems.append(f"taskset binds otherwise: {argv[:3]}")
         known = [c for c in cpus if c in facts.core_of]
         if not logical and len({facts.core_of[c] for c in known}) != len(known):
             problems.append("SMT siblings without --use-logical-cores")
@@ -371,7 +423,7 @@ def check_instances(facts, flags, instances):
         nodes = set(x["nodes"])
         if not nodes <= facts.allowed_nodes:
             problems.append(f"memory nodes {sorted(nodes)} not allowed")
-        local = set().union(*[facts.nodes_of.get(c, set()) for c in cpus]) if cpus else set()
+        local = set().union(*[facts.closest.get(c, set()) for c in cpus]) if cpus else set()
         if not nodes <= local:
             problems.append(f"memory nodes {sorted(nodes)} not local to the CPUs ({sorted(local)})")
         if bind and not presets or "--throughput-mode" in flags:
@@ -449,7 +501,7 @@ def check_case(ipexrun, facts, topology, flags, env=None):
     doc, problems = parse_plan(r)
     if doc is None:
         return problems
-    return check_instances(facts, flags, doc["instances"])
+    return problems + check_instances(facts, flags, doc["instances"])
 
 
 LAUNCHER_ENVS = [
@@ -501,6 +553,7 @@ def check_colocated(ipexrun, facts, topology, rng):
         doc, p = parse_plan(r)
         if doc is None:
             return flags, p
+        problems += [f"local rank {i} of {k}: {m}" for m in p]
         if len(doc["instances"]) != 1:
             problems.append(f"local rank {i} of {k}: {len(doc['instances'])} instances")
         cpus = set().union(*[set(x["cpus"]) for x in doc["instances"]])
@@ -565,7 +618,7 @@ def check_config(ipexrun, facts, topology, rng, workdir):
     doc, problems = parse_plan(from_file)
     if doc is None:
         return flags + ["(config)"], problems
-    problems = check_instances(facts, flags, doc["instances"])
+    problems += check_instances(facts, flags, doc["instances"])
     if line.returncode != 0:
         problems.append("config took what the command line refuses: " + line.stderr.strip()[:200])
     elif [x["cpus"] for x in json.loads(line.stdout)["instances"]] != \
@@ -590,16 +643,19 @@ def check_garbage_env(ipexrun, facts, topology, rng):
     doc, problems = parse_plan(r)
     if doc is None:
         return env, problems
-    return env, check_instances(facts, [], doc["instances"])
+    return env, problems + check_instances(facts, [], doc["instances"])
 
 
 def check_distributed(ipexrun, facts, topology, rng):
     ppn = rng.choice([1, 2, 3, 4, 8, 0, -1])
-    flags = ["--nnodes", "1", "--nprocs-per-node", str(ppn)]
-    if rng.random() < 0.3:
-        flags.append("--use-logical-cores")
-    if rng.random() < 0.2:
-        flags.append("--bind-numa-node")
+    # what a rank's share can be shaped by (--ninstances and --instance-idx are the launch's)
+    shaping = [f for f in random_flags(rng, facts) if f not in ("--latency-mode", "--throughput-mode")]
+    for name in ("--ninstances", "--instance-idx", "--multi-task-manager"):
+        values = value_of(shaping, name)
+        if values is not None:
+            at = shaping.index(name)
+            del shaping[at:at + 1 + len(values)]
+    flags = shaping + ["--nnodes", "1", "--nprocs-per-node", str(ppn)]
     r, problems = run(ipexrun, topology, flags)
     if r is None:
         return flags, problems
@@ -609,16 +665,29 @@ def check_distributed(ipexrun, facts, topology, rng):
     if doc is None:
         return flags, problems
     shares = []
+    sizes = value_of(shaping, "--ncores-per-instance") or []
+    per_rank = shaping
+    if len(sizes) > 1:  # one size a local rank
+        at = shaping.index("--ncores-per-instance")
+        per_rank = shaping[:at] + shaping[at + 1 + len(sizes):]
     for node in doc["nodes"]:
         ranks = node["ranks"]
         if ppn > 0 and len(ranks) != ppn:
             problems.append(f"{len(ranks)} ranks, asked {ppn}")
+        if len(sizes) > 1 and [len(r["cpus"]) for r in ranks] != [int(v) for v in sizes]:
+            problems.append(f"rank sizes {[len(r['cpus']) for r in ranks]}, asked {sizes}")
         for rank in ranks:
             problems += [f"rank {rank['rank']}: {m}" for m in
-                         check_instances(facts, [f for f in flags if f.startswith("--use")],
-                                         [rank])]
+                         check_instances(facts, per_rank, [rank])]
             shares.append(set(rank["cpus"]))
-    single = set(facts.candidates("--use-logical-cores" in flags, False))
+    # more ranks than CPUs to choose from: they share CPUs (MPI's --oversubscribe)
+    within = None
+    if value_of(flags, "--cores-list"):
+        within = ids_of(value_of(flags, "--cores-list")[0])
+    elif value_of(flags, "--nodes-list") or value_of(flags, "--node-id"):
+        nodes = ids_of((value_of(flags, "--nodes-list") or value_of(flags, "--node-id"))[0])
+        within = {c for c in facts.usable if facts.nodes_of.get(c, set()) & nodes}
+    single = set(facts.candidates("--use-logical-cores" in flags, "--use-e-cores" in flags, within))
     if len(shares) <= len(single):
         for a in range(len(shares)):
             for b in range(a + 1, len(shares)):

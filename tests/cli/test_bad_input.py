@@ -2,6 +2,7 @@
 numbers, empty lists, control characters. Each is a plan or one short line, never an abort."""
 import json
 import os
+import pathlib
 import resource
 import shutil
 import subprocess
@@ -314,3 +315,18 @@ def test_a_distributed_port_with_a_leading_zero_is_decimal(ipexrun):
     assert "8080" in json.dumps(json.loads(r.stdout))
     assert one_line_usage_error(dry_run(ipexrun, "--nnodes", "1", "--master-port", "0x50",
                                         "--no-python", "true"))
+
+
+@pytest.mark.parametrize("kind", ["zero", "fifo", "folder", "garbage", "empty"])
+def test_a_topology_file_that_is_no_export_is_refused_at_once(ipexrun, tmp_path, kind):
+    # /dev/zero (and a FIFO nobody writes) kept hwloc reading for ever.
+    path = {"zero": "/dev/zero", "folder": str(tmp_path)}.get(kind, str(tmp_path / "t.xml"))
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind in ("garbage", "empty"):
+        pathlib.Path(path).write_bytes(b"<topology><object type=" if kind == "garbage" else b"")
+    r = subprocess.run([ipexrun, "--dry-run", "--topology", path, "--no-python", "true"],
+                       capture_output=True, timeout=20)
+    line = one_line_usage_error(r)
+    assert path in line, line
+    assert ("regular file" in line) == (kind in ("zero", "fifo")), line
