@@ -14,6 +14,7 @@
 #include "ipex/affinity/planner.h"
 #include "ipex/affinity/rank_share.h"
 #include "ipex/affinity/user_text.h"
+#include "loader_probe.h"
 #include "path_search.h"
 #include "slurm_nodes.h"
 
@@ -205,6 +206,9 @@ MachineProbes real_probes(const allocator::Environment& env) {
         return search_path(path_var, name, is_exec);
     };
     p.host_name = [] { return short_host_name(this_host_name()); };
+    p.loader_finds = [env](const std::string& program, const std::string& name) {
+        return ipex::launcher::loader_finds(program, name, env);
+    };
     return p;
 }
 
@@ -353,8 +357,19 @@ LaunchPlan build(const LaunchOptions& o, const affinity::Topology& topology,
         libs.iomp = allocator::find_library("iomp5", dirs, list_once, probes.exists);
     std::vector<std::vector<int>> instance_cpus;
     for (const auto& split : splits) instance_cpus.push_back(split.omp_cpus);
-    allocator::EnvPlan env_plan =
-        allocator::plan_environment(env_request, libs, env, probes.exists, instance_cpus);
+    // Bare LD_PRELOAD names are searched for the program the loader starts in each instance
+    // (its RPATH counts).
+    const allocator::LoaderFinds loader_finds =
+        [&](const std::string& name) -> std::optional<bool> {
+        if (!probes.loader_finds) return std::nullopt;
+        std::string program = o.no_python ? o.program : plan.python;
+        if (program.find('/') == std::string::npos)
+            program = probes.which ? probes.which(program).value_or("") : "";
+        if (program.empty()) return std::nullopt;
+        return probes.loader_finds(program, name);
+    };
+    allocator::EnvPlan env_plan = allocator::plan_environment(env_request, libs, env, probes.exists,
+                                                              instance_cpus, loader_finds);
     plan.warnings.insert(plan.warnings.end(), env_plan.warnings.begin(), env_plan.warnings.end());
     plan.allocator = env_plan.allocator;
     plan.omp_runtime = env_plan.omp_runtime;

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import resource
+import shutil
 import subprocess
 
 import pytest
@@ -225,6 +226,41 @@ def test_an_ld_preload_entry_that_is_a_folder_is_dropped_with_a_warning(ipexrun,
     doc = json.loads(r.stdout)
     assert any(str(tmp_path) in w for w in doc["warnings"]), doc["warnings"]
     assert str(tmp_path) not in doc["instances"][0]["env"].get("LD_PRELOAD", "")
+
+
+def test_a_bare_ld_preload_name_the_loader_cannot_find_is_dropped_with_a_warning(ipexrun):
+    # ld.so searches a name without '/' as it searches a program's libraries, and prints an
+    # error in every process that cannot have it.
+    missing = "libipexrun-test-no-such-library.so"
+    r = dry_run(ipexrun, "--no-python", "true", env={b"LD_PRELOAD": f"libm.so.6 {missing}".encode()})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [w for w in doc["warnings"] if "LD_PRELOAD" in w] == [
+        f"LD_PRELOAD entry '{missing}' is not found by the dynamic loader; dropped"]
+    preload = doc["instances"][0]["env"]["LD_PRELOAD"].split(":")
+    assert "libm.so.6" in preload and missing not in preload
+    # A real run: no instance meets the loader's error.
+    r = run(ipexrun, "--ninstances", "1", "--no-python", "sh", "-c", "echo ok",
+            env={b"LD_PRELOAD": missing.encode()})
+    assert r.returncode == 0 and r.stdout == b"[0] ok\n", r
+    assert not [line for line in r.stderr.splitlines() if line.startswith(b"[0]")], r.stderr
+
+
+def test_a_bare_ld_preload_name_found_through_ld_library_path_is_kept(ipexrun, tmp_path):
+    # Any loadable library (this Python's libm) under a name only LD_LIBRARY_PATH leads to.
+    with open("/proc/self/maps") as maps:
+        libm = next(line.split()[-1] for line in maps if line.rstrip().endswith("/libm.so.6"))
+    shutil.copyfile(libm, tmp_path / "libipexrun-test-mine.so")
+    env = {b"LD_PRELOAD": b"libipexrun-test-mine.so", b"LD_LIBRARY_PATH": bytes(tmp_path)}
+    r = dry_run(ipexrun, "--no-python", "true", env=env)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert not [w for w in doc["warnings"] if "LD_PRELOAD" in w], doc["warnings"]
+    # Unchanged (no allocator to add) means inherited as it was.
+    preload = doc["instances"][0]["env"].get("LD_PRELOAD", "libipexrun-test-mine.so")
+    assert "libipexrun-test-mine.so" in preload.split(":")
+    r = dry_run(ipexrun, "--no-python", "true", env={b"LD_PRELOAD": b"libipexrun-test-mine.so"})
+    assert any("libipexrun-test-mine.so" in w for w in json.loads(r.stdout)["warnings"])
 
 
 @pytest.mark.parametrize("kind", ["endless", "folder"])
