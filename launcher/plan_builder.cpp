@@ -325,7 +325,8 @@ LaunchPlan build(const LaunchOptions& o, const affinity::Topology& topology,
     for (const auto& inst : cpus.instances)
         splits.push_back(context.distributed
                              ? affinity::split_for_ccl(topology, inst.cpus, o.dist.ccl_worker_count,
-                                                       o.dist.logical_cores_for_ccl)
+                                                       o.dist.logical_cores_for_ccl,
+                                                       request.cores_list)
                              : affinity::split_for_ccl(topology, inst.cpus, 0, false));
 
     allocator::EnvRequest env_request = o.env;
