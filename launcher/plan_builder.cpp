@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
+#include <optional>
 
 #include "host_name.h"
 #include "ipex/affinity/cpu_list.h"
@@ -208,6 +210,37 @@ MachineProbes real_probes(const allocator::Environment& env) {
         return ipex::launcher::loader_finds(program, name, env);
     };
     return p;
+}
+
+namespace {
+
+template <typename Answer>
+std::function<Answer(const std::string&)> remembered(
+    std::function<Answer(const std::string&)> ask) {
+    if (!ask) return ask;
+    auto answers = std::make_shared<std::map<std::string, Answer>>();
+    return [ask = std::move(ask), answers](const std::string& question) {
+        auto it = answers->find(question);
+        if (it == answers->end()) it = answers->emplace(question, ask(question)).first;
+        return it->second;
+    };
+}
+
+}  // namespace
+
+MachineProbes asking_once(const MachineProbes& probes) {
+    MachineProbes once;
+    once.list_dir = remembered(probes.list_dir);
+    once.exists = remembered(probes.exists);
+    once.is_executable = remembered(probes.is_executable);
+    once.which = remembered(probes.which);
+    if (probes.host_name)
+        once.host_name = [name = std::make_shared<std::optional<std::string>>(),
+                          ask = probes.host_name] {
+            if (!*name) *name = ask();
+            return **name;
+        };
+    return once;
 }
 
 InstallInfo this_install() {

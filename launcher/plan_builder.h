@@ -28,6 +28,8 @@ struct MachineProbes {
     std::function<std::optional<bool>(const std::string&, const std::string&)> loader_finds;
 };
 MachineProbes real_probes(const allocator::Environment& env);
+// The same probes, each question asked once: planning every rank of a dry run asks the same.
+MachineProbes asking_once(const MachineProbes& probes);
 
 // Facts fixed when ipexrun was built and installed.
 struct InstallInfo {

@@ -393,6 +393,9 @@ def check_instances(facts, flags, instances):
     any_p = any(p not in facts.ecores for p in facts.usable)
     cores_list = value_of(flags, "--cores-list")
     nodes_list = value_of(flags, "--nodes-list")
+    node_id = value_of(flags, "--node-id")
+    if node_id and not nodes_list and int(node_id[0]) >= 0:
+        nodes_list = node_id
     for x in instances:
         cpus = set(x["cpus"])
         if not cpus:
@@ -404,9 +407,14 @@ def check_instances(facts, flags, instances):
         seen |= cpus
         if not cpus <= facts.usable:
             problems.append(f"unusable CPUs {sorted(cpus - facts.usable)[:5]}")
+        # oneCCL's workers (distributed ranks) get CPUs of their own, OpenMP the others
+        ccl = {int(c) for c in x["env"].get("CCL_WORKER_AFFINITY", "").split(",") if c}
+        if len(ccl) != int(x["env"].get("CCL_WORKER_COUNT", "0")) or not ccl <= cpus:
+            problems.append(f"CCL workers {sorted(ccl)} not {x['env'].get('CCL_WORKER_COUNT')} of the CPUs")
+        omp = cpus - ccl
         threads = x["env"].get("OMP_NUM_THREADS")
-        if x["omp_num_threads"] != len(cpus) or threads != str(len(cpus)):
-            problems.append(f"OMP_NUM_THREADS {threads}/{x['omp_num_threads']} != {len(cpus)}")
+        if x["omp_num_threads"] != len(omp) or threads != str(len(omp)):
+            problems.append(f"OMP_NUM_THREADS {threads}/{x['omp_num_threads']} != {len(omp)}")
         if x["env"].get("IPEXRUN_CPUS") is None or ids_of(x["env"]["IPEXRUN_CPUS"]) != cpus:
             problems.append("IPEXRUN_CPUS differs from cpus")
         argv = x["argv"]
@@ -415,7 +423,7 @@ def check_instances(facts, flags, instances):
             problems.append(f"numactl binds otherwise: {argv[:5]}")
         if argv[:2] == ["taskset", "-c"] and ids_of(argv[2]) != cpus:
             problems.append(f"taskset binds otherwise: {argv[:3]}")
-        known = [c for c in cpus if c in facts.core_of]
+        known = [c for c in omp if c in facts.core_of]
         if not logical and len({facts.core_of[c] for c in known}) != len(known):
             problems.append("SMT siblings without --use-logical-cores")
         if not ecores_ok and any_p and cpus & facts.ecores:
@@ -441,14 +449,22 @@ def check_instances(facts, flags, instances):
     ninst = value_of(flags, "--ninstances")
     sizes = value_of(flags, "--ncores-per-instance")
     idx = value_of(flags, "--instance-idx")
+
+    def size_of(x):
+        """An instance's size: its CPUs, less oneCCL workers on SMT siblings of its cores
+        (--logical-cores-for-ccl adds those)."""
+        ccl = {int(c) for c in x["env"].get("CCL_WORKER_AFFINITY", "").split(",") if c}
+        omp_cores = {facts.core_of.get(c) for c in set(x["cpus"]) - ccl}
+        return len(x["cpus"]) - len({c for c in ccl if facts.core_of.get(c) in omp_cores})
+
     if not presets and not idx:
         if ninst and int(ninst[0]) > 0 and len(instances) != int(ninst[0]):
             problems.append(f"{len(instances)} instances, asked {ninst[0]}")
-        if sizes and len(sizes) > 1 and [len(x["cpus"]) for x in instances] != [int(s) for s in sizes]:
-            problems.append(f"sizes {[len(x['cpus']) for x in instances]}, asked {sizes}")
-        if sizes and len(sizes) == 1 and int(sizes[0]) > 0:
-            if any(len(x["cpus"]) != int(sizes[0]) for x in instances):
-                problems.append(f"sizes {[len(x['cpus']) for x in instances]}, asked {sizes[0]}")
+        got = [size_of(x) for x in instances]
+        if sizes and len(sizes) > 1 and got != [int(s) for s in sizes]:
+            problems.append(f"sizes {got}, asked {sizes}")
+        if sizes and len(sizes) == 1 and int(sizes[0]) > 0 and any(g != int(sizes[0]) for g in got):
+            problems.append(f"sizes {got}, asked {sizes[0]}")
     if idx and "-1" not in idx[0].split(","):
         if [x["index"] for x in instances] != sorted(ids_of(idx[0])):
             problems.append(f"indexes {[x['index'] for x in instances]} for --instance-idx {idx[0]}")
@@ -509,6 +525,8 @@ LAUNCHER_ENVS = [
     lambda i, k: {"SLURM_LOCALID": str(i), "SLURM_NTASKS_PER_NODE": str(k)},
     lambda i, k: {"OMPI_COMM_WORLD_LOCAL_RANK": str(i), "OMPI_COMM_WORLD_LOCAL_SIZE": str(k)},
     lambda i, k: {"MPI_LOCALRANKID": str(i), "MPI_LOCALNRANKS": str(k)},
+    lambda i, k: {"SLURM_LOCALID": str(i), "SLURM_NODEID": "1",
+                  "SLURM_STEP_TASKS_PER_NODE": f"1,{k}(x2)"},
 ]
 
 
@@ -627,7 +645,8 @@ def check_config(ipexrun, facts, topology, rng, workdir):
     return flags + ["(config)"], problems
 
 
-GARBAGE = ["", "x", "-1", "1.5", "0x2", "99999999999999999999", "2147483648", "1e3", " ", "٣"]
+GARBAGE = ["", "x", "-1", "1.5", "0x2", "99999999999999999999", "2147483648", "1e3", " ", "٣",
+           "99999999999(x2)", "2(x0)", "(x2)", "2,"]
 
 
 def check_garbage_env(ipexrun, facts, topology, rng):
@@ -656,6 +675,10 @@ def check_distributed(ipexrun, facts, topology, rng):
             at = shaping.index(name)
             del shaping[at:at + 1 + len(values)]
     flags = shaping + ["--nnodes", "1", "--nprocs-per-node", str(ppn)]
+    if rng.random() < 0.3:
+        flags += ["--ccl-worker-count", str(rng.choice([1, 2, 4]))]
+        if rng.random() < 0.5 and "--use-logical-cores" not in flags:
+            flags.append("--logical-cores-for-ccl")
     r, problems = run(ipexrun, topology, flags)
     if r is None:
         return flags, problems
@@ -674,8 +697,13 @@ def check_distributed(ipexrun, facts, topology, rng):
         ranks = node["ranks"]
         if ppn > 0 and len(ranks) != ppn:
             problems.append(f"{len(ranks)} ranks, asked {ppn}")
-        if len(sizes) > 1 and [len(r["cpus"]) for r in ranks] != [int(v) for v in sizes]:
-            problems.append(f"rank sizes {[len(r['cpus']) for r in ranks]}, asked {sizes}")
+        if len(sizes) > 1:
+            for rank, want in zip(ranks, sizes):
+                problems += [f"rank {rank['rank']}: {m}" for m in check_instances(
+                    facts, ["--ncores-per-instance", want], [rank])
+                    if m.startswith("sizes")]
+            if len(ranks) != len(sizes):
+                problems.append(f"{len(ranks)} ranks for {len(sizes)} sizes")
         for rank in ranks:
             problems += [f"rank {rank['rank']}: {m}" for m in
                          check_instances(facts, per_rank, [rank])]
