@@ -8,7 +8,6 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
-#include <new>
 
 #include "benchmark_run.h"
 #include "distributed_launch.h"
@@ -17,7 +16,6 @@
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
 #include "ipex/affinity/topology.h"
-#include "ipex/affinity/user_text.h"
 #include "log_format.h"
 #include "options.h"
 #include "plan_builder.h"
@@ -181,10 +179,8 @@ int main(int argc, char** argv) {
     try {
         setup_logging();
         return check_stdout(run(argc, argv));
-    } catch (const std::bad_alloc&) {
-        std::fputs("ipexrun: error: out of memory\n", stderr);
     } catch (const std::exception& e) {
-        const std::string line = "ipexrun: error: " + ipex::affinity::one_line(e.what()) + "\n";
+        const std::string line = "ipexrun: error: " + ipex::launcher::error_text(e) + "\n";
         std::fwrite(line.data(), 1, line.size(), stderr);
     } catch (...) {
         std::fputs("ipexrun: error: unexpected failure\n", stderr);

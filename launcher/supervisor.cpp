@@ -23,6 +23,7 @@
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/user_text.h"
 #include "log_files.h"
+#include "log_format.h"
 #include "orphan_sweep.h"
 #include "run_summary.h"
 #include "signals.h"
@@ -532,7 +533,7 @@ int Supervision::run() {
     try {
         return supervise();
     } catch (const std::exception& e) {
-        log_.log->error("{}; ending every instance now", e.what());
+        log_.log->error("{}; ending every instance now", error_text(e));
         end_everything_now();
         return 1;
     }

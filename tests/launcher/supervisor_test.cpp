@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -685,4 +686,18 @@ TEST(Supervisor, AnErrorWhileInstancesRunLeavesNothingRunning) {
     EXPECT_FALSE(second > 0 && alive(second));
     for (const pid_t pid : {escaped, instance, second})
         if (pid > 0 && alive(pid)) kill(pid, SIGKILL);
+}
+
+TEST(Supervisor, RunningOutOfMemoryWhileInstancesRunIsSaidSo) {
+    struct FailsToAllocate : InstanceObserver {
+        void started(std::size_t) override { throw std::bad_alloc(); }
+    } observer;
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "exec sleep 60")};
+    SupervisorOptions options = quick();
+    options.observer = &observer;
+    const RunResult r = run(plan, options);
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_TRUE(contains(r.err, "out of memory; ending every instance now")) << r.err;
+    EXPECT_LT(r.seconds, 5.0) << r.err;
 }
