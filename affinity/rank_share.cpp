@@ -73,7 +73,7 @@ Plan plan_rank_share(const Topology& t, const PlanRequest& base, int local_rank,
 }
 
 CclSplit split_for_ccl(const Topology& t, const std::vector<int>& share, int workers,
-                       bool logical_for_ccl) {
+                       bool logical_for_ccl, const std::vector<int>& within) {
     CclSplit split;
     if (workers < 0) throw PlanError("--ccl-worker-count must be 0 or more");
     if (workers == 0) {
@@ -106,14 +106,17 @@ CclSplit split_for_ccl(const Topology& t, const std::vector<int>& share, int wor
         for (std::size_t k = 0; k < count; ++k, ++it) {
             const Pu* sibling = nullptr;
             for (const Pu& pu : t.pus)
-                if (pu.core == it->first && pu.allowed && !in_share.count(pu.os)) {
+                if (pu.core == it->first && pu.allowed && !in_share.count(pu.os) &&
+                    (within.empty() ||
+                     std::find(within.begin(), within.end(), pu.os) != within.end())) {
                     sibling = &pu;
                     break;
                 }
             if (!sibling)
-                throw PlanError("--logical-cores-for-ccl: the core of CPU " +
-                                std::to_string(it->second.front()->os) +
-                                " has no free SMT sibling for a oneCCL worker");
+                throw PlanError(
+                    "--logical-cores-for-ccl: the core of CPU " +
+                    std::to_string(it->second.front()->os) + " has no free SMT sibling" +
+                    (within.empty() ? std::string() : " in --cores-list") + " for a oneCCL worker");
             split.ccl_cpus.push_back(sibling->os);
         }
     } else {

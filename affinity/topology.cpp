@@ -1,6 +1,7 @@
 #include "ipex/affinity/topology.h"
 
 #include <hwloc.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -65,6 +66,22 @@ Description description_from(const std::string& xml_path) {
     return {};
 }
 
+// hwloc reads whatever the path gives until it ends: /dev/zero or a FIFO never would. An
+// export is a regular file of at most a few MiB (~2 MiB for 1024 CPUs with their caches).
+void check_xml_file(const Description& from) {
+    constexpr off_t kMaxBytes = off_t{64} << 20;
+    struct stat info {};
+    const auto refused = [&from](const std::string& why) {
+        return TopologyError("cannot read topology file " + from.name + ": " + why);
+    };
+    if (stat(from.text.c_str(), &info) != 0) throw refused(std::strerror(errno));
+    if (S_ISDIR(info.st_mode)) throw refused(std::strerror(EISDIR));
+    if (!S_ISREG(info.st_mode)) throw refused("not a regular file");
+    if (info.st_size > kMaxBytes)
+        throw refused("larger than " + std::to_string(kMaxBytes >> 20) +
+                      " MiB, not an hwloc XML export");
+}
+
 TopologyPtr open_topology(const Description& from, XmlOf xml_of = XmlOf::kAnotherMachine) {
     hwloc_topology_t raw = nullptr;
     if (init_without_plugins(&raw) != 0) throw TopologyError("hwloc could not start");
@@ -90,6 +107,7 @@ TopologyPtr open_topology(const Description& from, XmlOf xml_of = XmlOf::kAnothe
             hwloc_topology_set_components(raw, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, "x86");
             break;
         case Description::Kind::kXml:
+            check_xml_file(from);
             if (hwloc_topology_set_xml(raw, from.text.c_str()) != 0)
                 throw TopologyError("cannot read topology file " + from.name + ": " +
                                     std::strerror(errno));
@@ -99,10 +117,21 @@ TopologyPtr open_topology(const Description& from, XmlOf xml_of = XmlOf::kAnothe
                 throw TopologyError(from.name + " is not a synthetic topology hwloc reads");
             break;
     }
-    if (hwloc_topology_load(raw) != 0)
+    // hwloc prints its complaints about a description it still reads (children out of order
+    // in an edited XML) as a box of lines on stderr; not for the user of a launcher.
+    const bool quiet =
+        from.kind != Description::Kind::kThisMachine && !std::getenv("HWLOC_HIDE_ERRORS");
+    if (quiet) setenv("HWLOC_HIDE_ERRORS", "2", 1);
+    const int loaded = hwloc_topology_load(raw);
+    const int load_errno = errno;
+    if (quiet) unsetenv("HWLOC_HIDE_ERRORS");
+    if (loaded != 0 && from.kind == Description::Kind::kXml && load_errno == EINVAL)
+        throw TopologyError("cannot load topology from " + from.name +
+                            ": not an hwloc XML topology hwloc can read");
+    if (loaded != 0)
         throw TopologyError("cannot load topology" +
                             (from.name.empty() ? std::string() : " from " + from.name) + ": " +
-                            std::strerror(errno));
+                            std::strerror(load_errno));
     return topo;
 }
 
@@ -243,15 +272,25 @@ Topology read_model(hwloc_topology_t t, const std::string& source) {
         }
         hwloc_obj_t package = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_PACKAGE, obj);
         pu.package = package ? static_cast<int>(package->logical_index) : 0;
-        // The local node: the smallest node (by OS index) among those that list this PU in
-        // their cpuset. CPU-less memory (HBM, CXL) is never a PU's local node.
+        // The local node: among the nodes that list this PU in their cpuset, the one attached
+        // nearest it (fewest CPUs: a package's DRAM, not memory the whole machine shares, as
+        // CXL is), then the smallest OS index (DRAM before the HBM beside it).
+        int nearest = -1;
         for (const auto& n : out.nodes) {
             hwloc_obj_t node = hwloc_get_numanode_obj_by_os_index(t, static_cast<unsigned>(n.os));
-            if (node && node->cpuset && hwloc_bitmap_isset(node->cpuset, obj->os_index)) {
+            if (!node || !node->cpuset || !hwloc_bitmap_isset(node->cpuset, obj->os_index))
+                continue;
+            const int span = hwloc_bitmap_weight(node->cpuset);
+            if (nearest < 0 || span < nearest) {
+                nearest = span;
                 pu.numa = n.os;
-                break;
             }
         }
+        // A container that sees only some nodes (cpuset.mems) still has CPUs of the others:
+        // hwloc lists no node for them, but their complete nodeset still names the node they
+        // sit in, so that CPUs of different nodes are never taken for one node.
+        if (pu.numa < 0 && obj->complete_nodeset && !hwloc_bitmap_iszero(obj->complete_nodeset))
+            pu.numa = hwloc_bitmap_first(obj->complete_nodeset);
         auto rank = ranks.find(pu.os);
         pu.kind_rank = rank == ranks.end() ? 0 : rank->second;
         pu.allowed = hwloc_bitmap_isset(allowed.get(), obj->os_index);

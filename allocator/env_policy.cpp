@@ -107,7 +107,8 @@ Choice choose(const EnvRequest& r, const AvailableLibraries& libs,
 
 EnvPlan plan_environment(const EnvRequest& request, const AvailableLibraries& libraries,
                          const Environment& user_env, const FileExists& exists,
-                         const std::vector<std::vector<int>>& instance_cpus) {
+                         const std::vector<std::vector<int>>& instance_cpus,
+                         const LoaderFinds& loader_finds) {
     EnvPlan plan;
     std::set<std::string> warned;
     auto warn_once = [&](const std::string& key, const std::string& text) {
@@ -122,10 +123,15 @@ EnvPlan plan_environment(const EnvRequest& request, const AvailableLibraries& li
     const std::string user_preload_text = user("LD_PRELOAD").value_or("");
     std::vector<std::string> preload;
     for (const auto& entry : split_preload(user_preload_text)) {
-        // A path that is no file would make the loader print an error in every child.
+        // What the loader cannot load would make it print an error in every child.
         if (entry.find('/') != std::string::npos && !exists(entry)) {
             warn_once("missing:" + entry, "LD_PRELOAD entry " + affinity::quote_text(entry) +
                                               " does not exist or is not a file; dropped");
+            continue;
+        }
+        if (entry.find('/') == std::string::npos && loader_finds && loader_finds(entry) == false) {
+            warn_once("missing:" + entry, "LD_PRELOAD entry " + affinity::quote_text(entry) +
+                                              " is not found by the dynamic loader; dropped");
             continue;
         }
         preload.push_back(entry);

@@ -49,7 +49,12 @@ std::vector<CLI::ConfigItem> CheckedConfig::from_config(std::istream& input) con
     if (std::any_of(text.begin(), text.end(), [](char c) { return is_binary(c); }))
         throw CLI::ConfigError("holds control characters: not a TOML or INI text");
     std::istringstream checked(text);
-    return CLI::ConfigTOML::from_config(checked);
+    std::vector<CLI::ConfigItem> items = CLI::ConfigTOML::from_config(checked);
+    // Every option that takes a list takes it as one comma-separated value ("0-3,8", "5,5,6"):
+    // a TOML array is that list (CLI11 would hand it over as several values and refuse them).
+    for (auto& item : items)
+        if (item.inputs.size() > 1) item.inputs = {CLI::detail::join(item.inputs, ",")};
+    return items;
 }
 
 std::string config_error_text(const CLI::ConfigError& error, const std::string& path) {

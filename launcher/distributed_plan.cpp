@@ -168,6 +168,9 @@ std::string distributed_plan_json(const DistributedPlan& plan, const LaunchOptio
     rank_options.dist.master_addr = plan.master_addr;
     rank_options.dist.master_port = plan.master_port;
     const int nnodes = plan.job.nnodes, ppn = plan.job.ppn;
+    // Every rank looks for the same libraries and interpreter: ask the file system once (a
+    // thousand ranks made 24000 stat calls).
+    const MachineProbes once = asking_once(probes);
 
     Json doc;
     doc["mpi"] = mpi_name(plan.job.mpi.kind);
@@ -192,8 +195,7 @@ std::string distributed_plan_json(const DistributedPlan& plan, const LaunchOptio
             rank.node_rank = node;
             rank.nnodes = nnodes;
             rank.source = mpi_name(plan.job.mpi.kind);
-            const LaunchPlan p =
-                build_rank_plan(rank_options, topology, env, probes, install, rank);
+            const LaunchPlan p = build_rank_plan(rank_options, topology, env, once, install, rank);
             Json r = Json::parse(plan_to_json(p));
             Json entry = r["instances"].at(0);
             entry["rank"] = rank.rank;

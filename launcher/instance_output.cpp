@@ -1,68 +1,11 @@
 #include "instance_output.h"
 
-#include "signals.h"
-
-#include <limits.h>
-#include <poll.h>
-#include <unistd.h>
-
-#include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <utility>
 
+#include "terminal_write.h"
+
 namespace ipex::launcher {
-
-bool write_fully(int fd, const char* data, std::size_t size) {
-    while (size > 0) {
-        const ssize_t n = write(fd, data, size);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            // Someone made our terminal non-blocking: wait for room instead of losing lines.
-            pollfd ready{fd, POLLOUT, 0};
-            poll(&ready, 1, -1);
-            continue;
-        }
-        if (n <= 0) return false;
-        data += n;
-        size -= static_cast<std::size_t>(n);
-    }
-    return true;
-}
-
-std::string terminal_error_text(int error) {
-    return error == kTerminalStalled ? "nothing read it after the stop signal"
-                                     : std::strerror(error);
-}
-
-namespace {
-
-// write_fully for the launcher's own stdout and stderr, which another process reads: it waits
-// for room before each write (at most PIPE_BUF bytes, which a pipe with room takes without
-// blocking), so that a stop signal is noticed while the reader takes nothing. Returns 0, an
-// errno, or kTerminalStalled.
-int write_to_terminal(int fd, const char* data, std::size_t size) {
-    constexpr int kSliceMs = 100;
-    int waited_after_stop_ms = 0;
-    while (size > 0) {
-        pollfd room{fd, POLLOUT, 0};
-        const int ready = poll(&room, 1, kSliceMs);
-        if (ready < 0 && errno != EINTR) return errno;
-        if (ready <= 0) {
-            if (stop_signal_arrived() && (waited_after_stop_ms += kSliceMs) >= kStallLimitMs)
-                return kTerminalStalled;
-            continue;
-        }
-        const ssize_t n = write(fd, data, std::min<std::size_t>(size, PIPE_BUF));
-        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
-        if (n <= 0) return n < 0 ? errno : EIO;
-        data += n;
-        size -= static_cast<std::size_t>(n);
-    }
-    return 0;
-}
-
-}  // namespace
 
 InstanceOutput::InstanceOutput(int index, int log_fd, int terminal_stdout, int terminal_stderr)
     : InstanceOutput("[" + std::to_string(index) + "] ", log_fd, terminal_stdout, terminal_stderr) {

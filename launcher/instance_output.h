@@ -12,18 +12,11 @@
 #include <utility>
 #include <vector>
 
+#include "terminal_write.h"
+
 namespace ipex::launcher {
 
 enum class OutputStream { kStdout = 0, kStderr = 1 };
-
-// A terminal error: after a stop signal the terminal took nothing for kStallLimit (a reader
-// that stopped reading, as a `Popen(stdout=PIPE)` never read). Waiting on would keep the
-// launcher from stopping the instances at all, so what it did not take is dropped.
-inline constexpr int kTerminalStalled = -1;
-inline constexpr int kStallLimitMs = 1000;
-
-// strerror(error), or what kTerminalStalled means.
-std::string terminal_error_text(int error);
 
 class InstanceOutput {
   public:
@@ -96,9 +89,5 @@ class InstanceOutput {
     std::size_t held_bytes_ = 0;
     std::function<void(const std::string&)> stderr_observer_;
 };
-
-// Writes the whole buffer, retrying after EINTR and short writes; returns false with errno
-// set when the descriptor refuses (a closed pipe, a full disk).
-bool write_fully(int fd, const char* data, std::size_t size);
 
 }  // namespace ipex::launcher

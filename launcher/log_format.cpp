@@ -2,6 +2,8 @@
 
 #include <spdlog/pattern_formatter.h>
 
+#include <new>
+
 #include "ipex/affinity/user_text.h"
 
 namespace ipex::launcher {
@@ -26,6 +28,11 @@ std::unique_ptr<spdlog::formatter> one_line_formatter(const std::string& pattern
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
     formatter->add_flag<OneLineMessage>('v').set_pattern(pattern);
     return formatter;
+}
+
+std::string error_text(const std::exception& error) {
+    if (dynamic_cast<const std::bad_alloc*>(&error)) return "out of memory";
+    return affinity::one_line(error.what());
 }
 
 }  // namespace ipex::launcher

@@ -1,13 +1,13 @@
 // ipexrun: parse options, plan, then either print the plan or run it. Everything with an
 // effect on the machine happens in the supervisor.
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
-#include <new>
+#include <memory>
 
 #include "benchmark_run.h"
 #include "distributed_launch.h"
@@ -16,7 +16,6 @@
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
 #include "ipex/affinity/topology.h"
-#include "ipex/affinity/user_text.h"
 #include "log_format.h"
 #include "options.h"
 #include "plan_builder.h"
@@ -25,6 +24,7 @@
 #include "start_gate.h"
 #include "supervisor.h"
 #include "sweep.h"
+#include "terminal_log_sink.h"
 #include "topology_cache.h"
 
 extern char** environ;
@@ -45,7 +45,8 @@ ipex::allocator::Environment process_environment() {
 }
 
 void setup_logging() {
-    auto logger = spdlog::stderr_color_mt("ipexrun");
+    auto logger = std::make_shared<spdlog::logger>(
+        "ipexrun", std::make_shared<ipex::launcher::TerminalLogSink>(STDERR_FILENO));
     logger->set_formatter(ipex::launcher::one_line_formatter("ipexrun: %^%l%$: %v"));
     // A closed terminal only loses the live view: no "LOG ERROR" lines about it.
     logger->set_error_handler([](const std::string&) {});
@@ -106,8 +107,8 @@ int run(int argc, char** argv) {
         return 0;
     }
     if (options.dist.rank_wrapper && !plan.instances.empty())  // whose message it is, per rank
-        spdlog::default_logger()->set_pattern("ipexrun [" + plan.instances[0].label +
-                                              "]: %^%l%$: %v");
+        spdlog::default_logger()->set_formatter(
+            launcher::one_line_formatter("ipexrun [" + plan.instances[0].label + "]: %^%l%$: %v"));
     // Started while the launcher may still be checking the other hosts: the program waits.
     if (options.dist.rank_wrapper)
         if (const std::string refused = launcher::await_start(kStartWaitMs); !refused.empty()) {
@@ -178,10 +179,8 @@ int main(int argc, char** argv) {
     try {
         setup_logging();
         return check_stdout(run(argc, argv));
-    } catch (const std::bad_alloc&) {
-        std::fputs("ipexrun: error: out of memory\n", stderr);
     } catch (const std::exception& e) {
-        const std::string line = "ipexrun: error: " + ipex::affinity::one_line(e.what()) + "\n";
+        const std::string line = "ipexrun: error: " + ipex::launcher::error_text(e) + "\n";
         std::fwrite(line.data(), 1, line.size(), stderr);
     } catch (...) {
         std::fputs("ipexrun: error: unexpected failure\n", stderr);

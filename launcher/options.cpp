@@ -97,9 +97,11 @@ std::vector<int> parse_sizes(const std::string& text) {
     std::string part;
     for (char c : text + ",") {
         if (c == ',') {
-            if (!is_integer(part) || part.size() > 7)
+            if (!is_integer(part))
                 throw UsageError("--ncores-per-instance takes whole numbers, not " +
                                  affinity::quote_text(text));
+            if (part.size() > 7)  // no machine has ten million cores; stoi cannot overflow
+                throw UsageError("--ncores-per-instance " + part + " is too large");
             sizes.push_back(std::stoi(part));
             part.clear();
         } else if (c != ' ') {

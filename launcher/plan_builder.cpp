@@ -6,12 +6,15 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
+#include <optional>
 
 #include "host_name.h"
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/planner.h"
 #include "ipex/affinity/rank_share.h"
 #include "ipex/affinity/user_text.h"
+#include "loader_probe.h"
 #include "path_search.h"
 #include "slurm_nodes.h"
 
@@ -203,7 +206,41 @@ MachineProbes real_probes(const allocator::Environment& env) {
         return search_path(path_var, name, is_exec);
     };
     p.host_name = [] { return short_host_name(this_host_name()); };
+    p.loader_finds = [env](const std::string& program, const std::string& name) {
+        return ipex::launcher::loader_finds(program, name, env);
+    };
     return p;
+}
+
+namespace {
+
+template <typename Answer>
+std::function<Answer(const std::string&)> remembered(
+    std::function<Answer(const std::string&)> ask) {
+    if (!ask) return ask;
+    auto answers = std::make_shared<std::map<std::string, Answer>>();
+    return [ask = std::move(ask), answers](const std::string& question) {
+        auto it = answers->find(question);
+        if (it == answers->end()) it = answers->emplace(question, ask(question)).first;
+        return it->second;
+    };
+}
+
+}  // namespace
+
+MachineProbes asking_once(const MachineProbes& probes) {
+    MachineProbes once;
+    once.list_dir = remembered(probes.list_dir);
+    once.exists = remembered(probes.exists);
+    once.is_executable = remembered(probes.is_executable);
+    once.which = remembered(probes.which);
+    if (probes.host_name)
+        once.host_name = [name = std::make_shared<std::optional<std::string>>(),
+                          ask = probes.host_name] {
+            if (!*name) *name = ask();
+            return **name;
+        };
+    return once;
 }
 
 InstallInfo this_install() {
@@ -288,7 +325,8 @@ LaunchPlan build(const LaunchOptions& o, const affinity::Topology& topology,
     for (const auto& inst : cpus.instances)
         splits.push_back(context.distributed
                              ? affinity::split_for_ccl(topology, inst.cpus, o.dist.ccl_worker_count,
-                                                       o.dist.logical_cores_for_ccl)
+                                                       o.dist.logical_cores_for_ccl,
+                                                       request.cores_list)
                              : affinity::split_for_ccl(topology, inst.cpus, 0, false));
 
     allocator::EnvRequest env_request = o.env;
@@ -320,8 +358,19 @@ LaunchPlan build(const LaunchOptions& o, const affinity::Topology& topology,
         libs.iomp = allocator::find_library("iomp5", dirs, list_once, probes.exists);
     std::vector<std::vector<int>> instance_cpus;
     for (const auto& split : splits) instance_cpus.push_back(split.omp_cpus);
-    allocator::EnvPlan env_plan =
-        allocator::plan_environment(env_request, libs, env, probes.exists, instance_cpus);
+    // Bare LD_PRELOAD names are searched for the program the loader starts in each instance
+    // (its RPATH counts).
+    const allocator::LoaderFinds loader_finds =
+        [&](const std::string& name) -> std::optional<bool> {
+        if (!probes.loader_finds) return std::nullopt;
+        std::string program = o.no_python ? o.program : plan.python;
+        if (program.find('/') == std::string::npos)
+            program = probes.which ? probes.which(program).value_or("") : "";
+        if (program.empty()) return std::nullopt;
+        return probes.loader_finds(program, name);
+    };
+    allocator::EnvPlan env_plan = allocator::plan_environment(env_request, libs, env, probes.exists,
+                                                              instance_cpus, loader_finds);
     plan.warnings.insert(plan.warnings.end(), env_plan.warnings.begin(), env_plan.warnings.end());
     plan.allocator = env_plan.allocator;
     plan.omp_runtime = env_plan.omp_runtime;

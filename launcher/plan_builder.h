@@ -23,8 +23,13 @@ struct MachineProbes {
     std::function<bool(const std::string&)> is_executable;
     std::function<std::optional<std::string>(const std::string&)> which;  // PATH lookup
     std::function<std::string()> host_name;  // this node's short name, for rank labels
+    // Whether the dynamic loader finds the bare library name (2nd) for the program (1st);
+    // nullopt when it cannot tell. Unset: not asked.
+    std::function<std::optional<bool>(const std::string&, const std::string&)> loader_finds;
 };
 MachineProbes real_probes(const allocator::Environment& env);
+// The same probes, each question asked once: planning every rank of a dry run asks the same.
+MachineProbes asking_once(const MachineProbes& probes);
 
 // Facts fixed when ipexrun was built and installed.
 struct InstallInfo {

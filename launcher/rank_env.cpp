@@ -126,28 +126,42 @@ std::optional<RankInfo> slurm_rank(const allocator::Environment& env) {
 
 }  // namespace
 
+namespace {
+
+// A count of the layout: digits only, 1 to INT_MAX (strtol alone takes " +2" and wraps).
+std::optional<long> layout_count(const char* text, char** rest) {
+    if (*text < '0' || *text > '9') return std::nullopt;
+    errno = 0;
+    const long v = std::strtol(text, rest, 10);
+    if (errno == ERANGE || v < 1 || v > INT_MAX) return std::nullopt;
+    return v;
+}
+
+}  // namespace
+
 std::optional<int> tasks_on_node(const std::string& text, int node) {
     // Entries "N" or "N(xM)", comma separated, covering the nodes in order.
-    int first = 0;
+    long first = 0;  // at most node + INT_MAX: no overflow
     std::size_t at = 0;
     while (at < text.size()) {
         std::size_t end = text.find(',', at);
         if (end == std::string::npos) end = text.size();
         const std::string entry = text.substr(at, end - at);
         char* rest = nullptr;
-        const long count = std::strtol(entry.c_str(), &rest, 10);
-        if (rest == entry.c_str() || count < 1) return std::nullopt;
+        const auto count = layout_count(entry.c_str(), &rest);
+        if (!count) return std::nullopt;
         long repeat = 1;
         if (*rest == '(') {
             if (rest[1] != 'x') return std::nullopt;
             char* close = nullptr;
-            repeat = std::strtol(rest + 2, &close, 10);
-            if (repeat < 1 || *close != ')' || close[1] != '\0') return std::nullopt;
+            const auto times = layout_count(rest + 2, &close);
+            if (!times || *close != ')' || close[1] != '\0') return std::nullopt;
+            repeat = *times;
         } else if (*rest != '\0') {
             return std::nullopt;
         }
-        if (node < first + repeat) return static_cast<int>(count);
-        first += static_cast<int>(repeat);
+        if (node < first + repeat) return static_cast<int>(*count);
+        first += repeat;
         at = end + 1;
     }
     return std::nullopt;

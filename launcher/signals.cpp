@@ -141,7 +141,8 @@ std::vector<pid_t> living_children() {
 
 }  // namespace
 
-int end_adopted_children(std::chrono::milliseconds wait, std::chrono::milliseconds grace) {
+int end_adopted_children(std::chrono::milliseconds wait, std::chrono::milliseconds grace,
+                         const std::function<bool()>& kill_now) {
     using Clock = std::chrono::steady_clock;
     const auto term_at = Clock::now() + wait;
     std::optional<Clock::time_point> kill_at;
@@ -149,6 +150,7 @@ int end_adopted_children(std::chrono::milliseconds wait, std::chrono::millisecon
     // Ending a child can hand the launcher that child's own children: go on until none is left.
     for (std::vector<pid_t> children; !(children = living_children()).empty();) {
         const auto now = Clock::now();
+        if (kill_now && kill_now() && (!kill_at || *kill_at > now)) kill_at = now;
         for (pid_t pid : children) {
             // A helper that made itself a group (or session) leader takes its group along.
             const pid_t target = getpgid(pid) == pid ? -pid : pid;

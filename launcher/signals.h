@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -66,8 +67,10 @@ class OrphanAdoption {
 
 // Ends every remaining child of the launcher: each gets `wait` to exit by itself, then
 // SIGTERM, then SIGKILL `grace` later; all are reaped. Returns how many had to be signalled.
-// Meant for the very end, when every instance has been reaped.
-int end_adopted_children(std::chrono::milliseconds wait, std::chrono::milliseconds grace);
+// Meant for the very end, when every instance has been reaped. `kill_now`, asked while it
+// waits, can cut both times short: SIGKILL at once (the user insisted on stopping).
+int end_adopted_children(std::chrono::milliseconds wait, std::chrono::milliseconds grace,
+                         const std::function<bool()>& kill_now = {});
 
 // "SIGTERM" for 15; "signal 77" for numbers without a name.
 std::string signal_name(int sig);

@@ -23,6 +23,7 @@
 #include "ipex/affinity/cpu_list.h"
 #include "ipex/affinity/user_text.h"
 #include "log_files.h"
+#include "log_format.h"
 #include "orphan_sweep.h"
 #include "run_summary.h"
 #include "signals.h"
@@ -131,6 +132,8 @@ class Supervision {
     void start_all();
     void stop_others(int sig);
     void on_launcher_signal(int sig);
+    void end_grace_now(int sig);
+    bool take_signals();
     void read_output(Instance& in, int stream);
     void end_stream(Instance& in, int stream);
     void report_log_failure(Instance& in);
@@ -160,6 +163,7 @@ class Supervision {
     int first_failed_ = -1;                     // index into instances_
     int launcher_signal_ = 0;                   // first of SIGINT/SIGTERM/SIGHUP received
     bool stopping_ = false;                     // the instances have been told to stop
+    bool hurried_ = false;                      // a second stop signal: SIGKILL, no grace
     std::optional<Clock::time_point> kill_at_;  // SIGKILL whatever still runs
     std::optional<Clock::time_point> drain_until_;
     enum class Verdict { kNone, kAwaited, kGo, kRefused };
@@ -192,8 +196,7 @@ void Supervision::start_all() {
     }
     if (options_.start_verdict_fd >= 0) verdict_ = Verdict::kAwaited;
     for (std::size_t i = 0; i < plan_.instances.size(); ++i) {
-        for (int sig : signals_.take())  // SIGCHLD needs nothing here: the loop reaps
-            if (sig != SIGCHLD) on_launcher_signal(sig);
+        take_signals();
         if (launcher_signal_ || (first_failed_ >= 0 && !options_.keep_going)) break;
         Instance& in = instances_[i];
         settings.report_fd = options_.observer ? options_.observer->fd_for(i) : -1;
@@ -248,12 +251,38 @@ void Supervision::on_launcher_signal(int sig) {
             if (in.running) signal_group(in.pid, SIGCONT);
         return;
     }
-    if (!launcher_signal_) launcher_signal_ = sig;
+    if (launcher_signal_) {  // the user insists (a second Ctrl-C)
+        end_grace_now(sig);
+        return;
+    }
+    launcher_signal_ = sig;
     log_.log->warn("received {}; passing it on to the instances", signal_name(sig));
     stop_others(sig);
     // Stopped instances could not act on it before the grace time ends.
     for (Instance& in : instances_)
         if (in.running) signal_group(in.pid, SIGCONT);
+}
+
+// A stop signal while the instances are already being stopped for an earlier one ends the
+// grace period now: whatever still runs, left-over processes included, is killed.
+void Supervision::end_grace_now(int sig) {
+    if (hurried_) return;
+    hurried_ = true;
+    log_.log->warn("received {} while stopping; killing every instance now", signal_name(sig));
+    const auto now = Clock::now();
+    kill_at_ = now;
+    for (Instance& in : instances_)
+        if (in.group_left()) {
+            in.group_term_at.reset();
+            in.group_kill_at = now;
+        }
+}
+
+// Acts on the signals that arrived; whether the user has insisted on stopping at once.
+bool Supervision::take_signals() {
+    for (int sig : signals_.take())  // SIGCHLD needs nothing here: the caller reaps
+        if (sig != SIGCHLD) on_launcher_signal(sig);
+    return hurried_;
 }
 
 void Supervision::read_output(Instance& in, int stream) {
@@ -504,7 +533,7 @@ int Supervision::run() {
     try {
         return supervise();
     } catch (const std::exception& e) {
-        log_.log->error("{}; ending every instance now", e.what());
+        log_.log->error("{}; ending every instance now", error_text(e));
         end_everything_now();
         return 1;
     }
@@ -523,14 +552,13 @@ int Supervision::supervise() {
     std::vector<std::pair<Instance*, int>> owners;  // fds[k + 1] belongs to owners[k]
     for (;;) {
         reap();
-        for (int sig : signals_.take())
-            if (sig != SIGCHLD) on_launcher_signal(sig);
+        take_signals();
 
         const auto now = Clock::now();
         if (kill_at_ && now >= *kill_at_) {
             for (Instance& in : instances_)
                 if (in.running) {
-                    if (verdict_ != Verdict::kRefused)
+                    if (verdict_ != Verdict::kRefused && !hurried_)
                         log_.log->warn("{} did not stop within the grace period; killing it",
                                        instance_name(*in.plan));
                     signal_group(in.pid, SIGKILL);
@@ -575,7 +603,9 @@ int Supervision::supervise() {
         for (int s = 0; s < 2; ++s)
             if (in.fds[s] >= 0) end_stream(in, s);
     watchdog_.finish();  // before the sweep below, which would take it for an orphan
-    const int orphans = end_adopted_children(kLeftoverWait, options_.grace);
+    // A stop signal meanwhile counts as it does in the loop; a second one kills at once.
+    const int orphans =
+        end_adopted_children(kLeftoverWait, options_.grace, [this] { return take_signals(); });
     if (verdict_ == Verdict::kRefused) {  // nothing of the user's ran: the reason is all
         log_.log->error("{}", verdict_text_);
         return 1;
@@ -591,7 +621,7 @@ int Supervision::supervise() {
 
     if (plan_.summary) {
         const std::string table = summary();
-        write_fully(STDERR_FILENO, table.data(), table.size());
+        write_to_terminal(STDERR_FILENO, table.data(), table.size());
         if (log_.file_only) log_.file_only->info("{}", table.substr(0, table.size() - 1));
     }
     const std::vector<std::string> lost = lost_output();

@@ -329,3 +329,20 @@ TEST(PlannerInvariants, HoldOnEveryTopology) {
     EXPECT_GT(planned, 1000);
     EXPECT_GT(refused, 0);  // small machines cannot take 7 instances of 3 cores
 }
+
+// The container sees nodes 1-4 only; CPUs 0-1, 12-13 and 14-15 sit in nodes 0, 6 and 7
+// (packages 0, 6, 7), which are not in its topology. They are three nodes, not one.
+TEST(Planner, CpusOfNodesOutsideTheContainerStayApartWhenBound) {
+    const Topology t = load_topology(shared_topology("16amd64-8n2c-cpusets.xml"));
+    for (int n : {3, 5, 6}) {
+        PlanRequest r = request(n);
+        r.bind_numa_node = true;
+        const Plan p = plan_instances(t, r);
+        ASSERT_EQ(p.instances.size(), static_cast<size_t>(n));
+        for (const auto& inst : p.instances) {
+            std::set<int> packages;
+            for (int cpu : inst.cpus) packages.insert(t.find_pu(cpu)->package);
+            EXPECT_EQ(packages.size(), 1u) << n << " instances: " << format_id_list(inst.cpus);
+        }
+    }
+}

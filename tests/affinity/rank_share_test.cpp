@@ -137,6 +137,12 @@ TEST(CclSplit, LogicalCoresForCclUseSmtSiblingsAndKeepEveryCoreForOpenMp) {
     EXPECT_EQ(format_id_list(s.all_cpus), "28-55,84-85");
 }
 
+TEST(CclSplit, SmtSiblingsForCclComeFromTheGivenCpusOnly) {
+    const CclSplit s = split_for_ccl(two_by_28(), {0, 1}, 1, true, {0, 1, 56});
+    EXPECT_EQ(format_id_list(s.ccl_cpus), "56");
+    EXPECT_THROW(split_for_ccl(two_by_28(), {0, 1}, 2, true, {0, 1, 56}), PlanError);
+}
+
 TEST(CclSplit, NoWorkersLeavesTheShareAlone) {
     const CclSplit s = split_for_ccl(two_by_28(), {0, 1}, 0, false);
     EXPECT_TRUE(s.ccl_cpus.empty());

@@ -175,3 +175,12 @@ TEST(Topology, ABrokenExportIsAClearError) {
     unlink(path.c_str());
     EXPECT_THROW(load_this_machine("/nonexistent/cache.xml"), TopologyError);
 }
+
+TEST(Topology, CpusOfNodesOutsideTheContainerKeepTheirNode) {
+    const Topology t = load_topology(shared_topology("16amd64-8n2c-cpusets.xml"));
+    EXPECT_EQ(t.find_node(0), nullptr);
+    EXPECT_EQ(t.find_pu(0)->numa, 0);
+    EXPECT_EQ(t.find_pu(12)->numa, 6);
+    EXPECT_EQ(t.find_pu(15)->numa, 7);
+    EXPECT_EQ(t.find_pu(2)->numa, 1);
+}

@@ -103,6 +103,22 @@ TEST(EnvPolicy, UsersPreloadIsKeptMissingEntriesDropped) {
     EXPECT_NE(p.warnings[0].find("/gone/libold.so"), std::string::npos);
 }
 
+TEST(EnvPolicy, UsersBarePreloadNameIsDroppedOnlyWhenTheLoaderSaysItIsNotFound) {
+    Environment user{{"LD_PRELOAD", "libfound.so:libgone.so:libunknown.so"}};
+    const LoaderFinds loader = [](const std::string& name) -> std::optional<bool> {
+        if (name == "libfound.so") return true;
+        if (name == "libgone.so") return false;
+        return std::nullopt;  // the loader cannot tell (a static program)
+    };
+    const EnvPlan p = plan_environment({}, kAll, user, files({}), {{0}}, loader);
+    EXPECT_EQ(get(p.instances[0], "LD_PRELOAD"),
+              "libfound.so:libunknown.so:/usr/lib/libtcmalloc.so.4:/usr/lib/libiomp5.so");
+    ASSERT_EQ(p.warnings.size(), 1u);
+    EXPECT_NE(p.warnings[0].find("'libgone.so' is not found by the dynamic loader"),
+              std::string::npos)
+        << p.warnings[0];
+}
+
 TEST(EnvPolicy, UsersPreloadedAllocatorIsTheAutoChoice) {
     Environment user{{"LD_PRELOAD", "/opt/libjemalloc.so.2"}};
     const EnvPlan p = plan({}, kAll, user, files({"/opt/libjemalloc.so.2"}));

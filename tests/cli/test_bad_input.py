@@ -2,7 +2,9 @@
 numbers, empty lists, control characters. Each is a plan or one short line, never an abort."""
 import json
 import os
+import pathlib
 import resource
+import shutil
 import subprocess
 
 import pytest
@@ -226,12 +228,54 @@ def test_an_ld_preload_entry_that_is_a_folder_is_dropped_with_a_warning(ipexrun,
     assert str(tmp_path) not in doc["instances"][0]["env"].get("LD_PRELOAD", "")
 
 
+def test_a_bare_ld_preload_name_the_loader_cannot_find_is_dropped_with_a_warning(ipexrun):
+    # ld.so searches a name without '/' as it searches a program's libraries, and prints an
+    # error in every process that cannot have it.
+    missing = "libipexrun-test-no-such-library.so"
+    r = dry_run(ipexrun, "--no-python", "true", env={b"LD_PRELOAD": f"libm.so.6 {missing}".encode()})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [w for w in doc["warnings"] if "LD_PRELOAD" in w] == [
+        f"LD_PRELOAD entry '{missing}' is not found by the dynamic loader; dropped"]
+    preload = doc["instances"][0]["env"]["LD_PRELOAD"].split(":")
+    assert "libm.so.6" in preload and missing not in preload
+    # A real run: no instance meets the loader's error.
+    r = run(ipexrun, "--ninstances", "1", "--no-python", "sh", "-c", "echo ok",
+            env={b"LD_PRELOAD": missing.encode()})
+    assert r.returncode == 0 and r.stdout == b"[0] ok\n", r
+    assert not [line for line in r.stderr.splitlines() if line.startswith(b"[0]")], r.stderr
+
+
+def test_a_bare_ld_preload_name_found_through_ld_library_path_is_kept(ipexrun, tmp_path):
+    # Any loadable library (this Python's libm) under a name only LD_LIBRARY_PATH leads to.
+    with open("/proc/self/maps") as maps:
+        libm = next(line.split()[-1] for line in maps if line.rstrip().endswith("/libm.so.6"))
+    shutil.copyfile(libm, tmp_path / "libipexrun-test-mine.so")
+    env = {b"LD_PRELOAD": b"libipexrun-test-mine.so", b"LD_LIBRARY_PATH": bytes(tmp_path)}
+    r = dry_run(ipexrun, "--no-python", "true", env=env)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert not [w for w in doc["warnings"] if "LD_PRELOAD" in w], doc["warnings"]
+    # Unchanged (no allocator to add) means inherited as it was.
+    preload = doc["instances"][0]["env"].get("LD_PRELOAD", "libipexrun-test-mine.so")
+    assert "libipexrun-test-mine.so" in preload.split(":")
+    r = dry_run(ipexrun, "--no-python", "true", env={b"LD_PRELOAD": b"libipexrun-test-mine.so"})
+    assert any("libipexrun-test-mine.so" in w for w in json.loads(r.stdout)["warnings"])
+
+
 @pytest.mark.parametrize("kind", ["endless", "folder"])
 def test_a_hostfile_that_is_no_list_of_hosts_is_refused_at_once(ipexrun, tmp_path, kind):
     path = "/dev/zero" if kind == "endless" else str(tmp_path)
     r = run(ipexrun, "--dry-run", "--nnodes", "2", "--hostfile", path, "--no-python", "true")
     line = one_line_usage_error(r)
     assert path in line and ("MiB" in line if kind == "endless" else "directory" in line), line
+
+
+@pytest.mark.parametrize("sizes", [["2147483647"], ["12345678"], ["4", "99999999999"]])
+def test_a_huge_instance_size_is_named_too_large(ipexrun, sizes):
+    line = one_line_usage_error(dry_run(ipexrun, "--ncores-per-instance", *sizes,
+                                        "--no-python", "true"))
+    assert f"--ncores-per-instance {sizes[-1]} is too large" in line, line
 
 
 # argparse, which the peers use, reads "010" as ten; CLI11 alone read it as octal eight and
@@ -271,3 +315,18 @@ def test_a_distributed_port_with_a_leading_zero_is_decimal(ipexrun):
     assert "8080" in json.dumps(json.loads(r.stdout))
     assert one_line_usage_error(dry_run(ipexrun, "--nnodes", "1", "--master-port", "0x50",
                                         "--no-python", "true"))
+
+
+@pytest.mark.parametrize("kind", ["zero", "fifo", "folder", "garbage", "empty"])
+def test_a_topology_file_that_is_no_export_is_refused_at_once(ipexrun, tmp_path, kind):
+    # /dev/zero (and a FIFO nobody writes) kept hwloc reading for ever.
+    path = {"zero": "/dev/zero", "folder": str(tmp_path)}.get(kind, str(tmp_path / "t.xml"))
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind in ("garbage", "empty"):
+        pathlib.Path(path).write_bytes(b"<topology><object type=" if kind == "garbage" else b"")
+    r = subprocess.run([ipexrun, "--dry-run", "--topology", path, "--no-python", "true"],
+                       capture_output=True, timeout=20)
+    line = one_line_usage_error(r)
+    assert path in line, line
+    assert ("regular file" in line) == (kind in ("zero", "fifo")), line

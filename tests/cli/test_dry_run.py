@@ -229,3 +229,29 @@ def test_codeless_graph_mode_options_reach_the_runner(ipexrun, tmp_path):
     help_text = run(ipexrun, "--help").stdout
     codeless = help_text.split("Codeless optimisation")[1].split("\n\n")[0]
     assert "--ipex-graph-mode" in codeless and "--disable-ipex-graph-mode" in codeless
+
+
+@pytest.mark.parametrize("toml,flags", [
+    ("ncores-per-instance = [2, 3, 4]", ["--ncores-per-instance", "2", "3", "4"]),
+    ("cores-list = [0, 1, 5]\nninstances = 3", ["--cores-list", "0,1,5", "--ninstances", "3"]),
+    ('nodes-list = [1]\nninstances = 2', ["--nodes-list", "1", "--ninstances", "2"]),
+    ('instance-idx = [0, 2]\nninstances = 3', ["--instance-idx", "0,2", "--ninstances", "3"]),
+])
+def test_a_toml_array_in_a_config_is_the_options_list(ipexrun, tmp_path, toml, flags):
+    config = tmp_path / "c.toml"
+    config.write_text(toml + "\n")
+    from_file = plan(ipexrun, "--config", str(config), "--no-python", "true")
+    from_line = plan(ipexrun, *flags, "--no-python", "true")
+    assert cpu_lists(from_file) == cpu_lists(from_line)
+
+
+def test_ccl_workers_on_smt_siblings_stay_inside_the_cores_list(ipexrun):
+    # CPU n's sibling is n + 56. Siblings outside --cores-list were taken all the same.
+    args = ["--nnodes", "1", "--nprocs-per-node", "2", "--ccl-worker-count", "1",
+            "--logical-cores-for-ccl", "--no-python", "true"]
+    doc = plan(ipexrun, "--cores-list", "0-3,56,58", *args)
+    ranks = doc["nodes"][0]["ranks"]
+    assert [r["env"]["CCL_WORKER_AFFINITY"] for r in ranks] == ["56", "58"]
+    r = run(ipexrun, "--dry-run", "--topology", TWO_BY_28, "--cores-list", "0-3", *args)
+    assert r.returncode == 2 and r.stdout == "", r.stdout[:300]
+    assert r.stderr.count("\n") == 1 and "in --cores-list" in r.stderr, r.stderr

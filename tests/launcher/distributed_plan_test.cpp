@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 using namespace ipex;
@@ -252,4 +253,18 @@ TEST(RankFailure, TheLauncherReadsTheCodeBackFromTheRanksLine) {
     EXPECT_EQ(parse_rank_failure("ipexrun [rank 2 n2]: error: something else"), std::nullopt);
     EXPECT_EQ(parse_rank_failure("ipexrun [rank 2 n2]: error: " + rank_failure_message(0)),
               std::nullopt);
+}
+
+TEST(DistributedPlan, DryRunAsksTheFileSystemOncePerQuestion) {
+    LaunchOptions o = two_nodes();
+    const auto p = plan(o);
+    MachineProbes probes = machine_with({"mpiexec.hydra"});
+    std::map<std::string, int> listed;
+    probes.list_dir = [&listed](const std::string& dir) {
+        ++listed[dir];
+        return std::vector<std::string>{};
+    };
+    distributed_plan_json(p, o, two_by_28(), {}, probes, InstallInfo{"/usr/bin/python3", {}});
+    ASSERT_FALSE(listed.empty());
+    for (const auto& [dir, times] : listed) EXPECT_EQ(times, 1) << dir;
 }

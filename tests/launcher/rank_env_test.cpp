@@ -122,6 +122,19 @@ TEST(RankEnv, TasksOnNode) {
     EXPECT_FALSE(tasks_on_node("", 0));
 }
 
+// strtol's wrap-around and leniency made these a silently different layout.
+TEST(RankEnv, TasksOnNodeRefusesCountsNoIntHolds) {
+    EXPECT_FALSE(tasks_on_node("99999999999(x2)", 0));   // was 1215752191 tasks
+    EXPECT_FALSE(tasks_on_node("2(x4294967297),1", 2));  // repeat wrapped to 1: node 2 had 1
+    EXPECT_FALSE(tasks_on_node("2(x99999999999999999999)", 0));
+    EXPECT_FALSE(tasks_on_node(" 2", 0));
+    EXPECT_FALSE(tasks_on_node("+2", 0));
+    EXPECT_FALSE(tasks_on_node("2(x+3)", 0));
+    EXPECT_FALSE(tasks_on_node("2(x)", 0));
+    EXPECT_EQ(tasks_on_node("2(x2147483647)", 2147483646), 2);
+    EXPECT_EQ(tasks_on_node("2147483647", 0), 2147483647);
+}
+
 TEST(RankEnv, LocalRankFromEachLauncher) {
     const std::pair<Env, std::string> cases[] = {
         {{{"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"}}, "torchrun"},

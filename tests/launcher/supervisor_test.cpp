@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -195,6 +196,56 @@ TEST(Supervisor, SignalToTheLauncherIsForwardedAndDecidesTheExitCode) {
     struct sigaction now {};
     sigaction(SIGTERM, nullptr, &now);
     EXPECT_EQ(now.sa_handler, SIG_DFL);
+}
+
+// Starts a helper that leaves the instance's process group (setsid) and runs `helper` (sh
+// code; $0 is the launcher), then waits until the helper has said it is ready in the file $1.
+const std::string kEscapedHelper =
+    "setsid sh -c \"$helper\" $PPID \"$1\" >/dev/null 2>&1 & echo $! > \"$2\"; "
+    "until [ -e \"$1\" ]; do sleep 0.02; done; ";
+
+// Runs `script` as instance 0 with kEscapedHelper's files and a 30 s grace period, and expects
+// the second stop signal `second` to have ended it all at once (the first was SIGTERM).
+RunResult expect_killed_at_once(const std::string& script, const std::string& second) {
+    TempDir tmp;
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, script, {tmp / "ready", tmp / "helper", tmp / "forwarded"})};
+    const RunResult r = run(plan, quick(std::chrono::milliseconds(30000)));
+    EXPECT_EQ(r.code, 128 + SIGTERM) << r.err;  // the first signal's
+    EXPECT_LT(r.seconds, 10.0) << r.err;
+    EXPECT_TRUE(
+        contains(r.err, "received " + second + " while stopping; killing every instance now"))
+        << r.err;
+    const pid_t helper = std::atoi(read_file(tmp / "helper").c_str());
+    EXPECT_GT(helper, 0);
+    EXPECT_FALSE(helper > 0 && alive(helper));
+    if (helper > 0 && alive(helper)) kill(helper, SIGKILL);
+    return r;
+}
+
+// A second stop signal during the grace period (Ctrl-C twice) kills everything at once:
+// the instance that ignores SIGTERM and its escaped helper do not get the 30 s.
+TEST(Supervisor, ASecondStopSignalKillsEverythingAtOnce) {
+    // The second signal is sent only once the first one has come back forwarded (two at once
+    // could reach the launcher as one).
+    const RunResult r = expect_killed_at_once(
+        "helper='trap \"\" TERM; : > \"$1\"; exec sleep 60'; " + kEscapedHelper +
+            "trap ': > \"$3\"' TERM; kill -TERM $PPID; "
+            "until [ -e \"$3\" ]; do sleep 0.02; done; kill -INT $PPID; "
+            "while :; do sleep 0.05; done",
+        "SIGINT");
+    EXPECT_TRUE(contains(summary_row(r.err, 0), "killed by SIGKILL")) << r.err;
+    EXPECT_FALSE(contains(r.err, "did not stop within the grace period")) << r.err;
+}
+
+// The same while the launcher is ending what escaped the instances, after they are gone.
+TEST(Supervisor, ASecondStopSignalDuringTheLastSweepKillsAtOnce) {
+    // The helper answers the sweep's SIGTERM with the second stop signal and goes on.
+    const RunResult r = expect_killed_at_once(
+        "helper='trap \"kill -TERM $0\" TERM; : > \"$1\"; while :; do sleep 0.05; done'; " +
+            kEscapedHelper + "trap 'exit 0' TERM; kill -TERM $PPID; while :; do sleep 0.05; done",
+        "SIGTERM");
+    EXPECT_TRUE(contains(r.err, "stopped 1 process")) << r.err;
 }
 
 TEST(Supervisor, HelpersOfAnInstanceDoNotSurviveIt) {
@@ -635,4 +686,18 @@ TEST(Supervisor, AnErrorWhileInstancesRunLeavesNothingRunning) {
     EXPECT_FALSE(second > 0 && alive(second));
     for (const pid_t pid : {escaped, instance, second})
         if (pid > 0 && alive(pid)) kill(pid, SIGKILL);
+}
+
+TEST(Supervisor, RunningOutOfMemoryWhileInstancesRunIsSaidSo) {
+    struct FailsToAllocate : InstanceObserver {
+        void started(std::size_t) override { throw std::bad_alloc(); }
+    } observer;
+    LaunchPlan plan;
+    plan.instances = {sh(0, {0}, "exec sleep 60")};
+    SupervisorOptions options = quick();
+    options.observer = &observer;
+    const RunResult r = run(plan, options);
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_TRUE(contains(r.err, "out of memory; ending every instance now")) << r.err;
+    EXPECT_LT(r.seconds, 5.0) << r.err;
 }

@@ -101,27 +101,34 @@ def test_with_log_files_a_reader_that_goes_loses_nothing(ipexrun, tmp_path):
     assert log.read_text() == expected
 
 
-@pytest.mark.parametrize("logs", [False, True], ids=["no-log-files", "log-files"])
-def test_a_stop_signal_ends_the_run_while_nothing_reads_its_output(ipexrun, tmp_path, logs):
+@pytest.mark.parametrize("sig,logs,stderr", [
+    (signal.SIGTERM, False, "apart"), (signal.SIGTERM, True, "apart"),
+    (signal.SIGTERM, True, "joined"), (signal.SIGINT, False, "joined")],
+    ids=["no-log-files", "log-files", "log-files-stderr-joined", "SIGINT-stderr-joined"])
+def test_a_stop_signal_ends_the_run_while_nothing_reads_its_output(ipexrun, tmp_path, logs,
+                                                                   stderr, sig):
     """A reader that stops reading without going away (a Popen whose stdout is never read, a
-    terminal under Ctrl-S) holds the launcher's writes; SIGTERM must still stop the run."""
+    terminal under Ctrl-S) holds the launcher's writes; a stop signal must still stop the run.
+    With stderr joined to that pipe (`2>&1`), the launcher's own lines ("received SIGTERM")
+    meet the full pipe too."""
     marker = "faults-" + uuid.uuid4().hex
     log_args = ["--log-dir", str(tmp_path / "logs")] if logs else []
     proc = subprocess.Popen([ipexrun, "--ninstances", "1", *log_args, "--no-python", "sh", "-c",
-                             'yes "$0"', marker], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             'yes "$0"', marker], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE if stderr == "apart" else subprocess.STDOUT,
                             env=clean_env())
     try:
         time.sleep(1)  # `yes` fills the pipe at once; the launcher then waits for room
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         proc.wait(timeout=20)  # stdout still unread
-        err = proc.stderr.read()
+        err = proc.stderr.read() if stderr == "apart" else b""
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode != 0, err
+    assert proc.returncode == 128 + sig, err
     time.sleep(0.2)
     assert marked_processes(marker) == []
-    if not logs:
+    if not logs and stderr == "apart":
         lost = [line for line in errors(err) if "output was lost" in line]
         assert len(lost) == 1 and "nothing read it after the stop signal" in lost[0], err

@@ -28,8 +28,9 @@ struct CclSplit {
 
 // Without `logical_for_ccl`, the first `workers` cores of the share go to oneCCL and OpenMP
 // gets the rest; with it, each worker takes an SMT sibling of the share's first cores and
-// OpenMP keeps every core of the share. Throws PlanError when the share cannot give that.
+// OpenMP keeps every core of the share. Siblings come from `within` when it is not empty
+// (the user's --cores-list). Throws PlanError when the share cannot give that.
 CclSplit split_for_ccl(const Topology& topology, const std::vector<int>& share, int workers,
-                       bool logical_for_ccl);
+                       bool logical_for_ccl, const std::vector<int>& within = {});
 
 }  // namespace ipex::affinity

@@ -13,7 +13,8 @@ struct Pu {
     int os = 0;           // OS index: the number the kernel, taskset and numactl use
     int core = 0;         // unique id of the core (hwloc logical index; topology order)
     int package = 0;      // socket, hwloc logical index
-    int numa = -1;        // OS index of the NUMA node with this PU's local memory; -1 if none
+    int numa = -1;        // OS index of the NUMA node with this PU's local memory (which may
+                          // be a node outside the topology: not ours); -1 if none known
     int smt_rank = 0;     // 0 for the first hardware thread of its core, 1 for the next, ...
     int kind_rank = 0;    // 0 for the fastest core kind; higher for efficiency (E) cores
     bool allowed = true;  // in the cgroup cpuset and, on this machine, the process affinity

@@ -44,10 +44,18 @@ struct EnvError : std::invalid_argument {
     using std::invalid_argument::invalid_argument;
 };
 
+// Whether the dynamic loader finds a library given by bare name (no '/') for the program the
+// instances run; nullopt when it cannot tell.
+using LoaderFinds = std::function<std::optional<bool>(const std::string& name)>;
+
 // `instance_cpus` holds each instance's CPUs (sorted OS indexes). Variables already present
 // in `user_env` win over the launcher's values, with one warning each; LD_PRELOAD is merged.
+// A user's LD_PRELOAD entry the loader would not load (a path that is no file, a bare name
+// `loader_finds` says is not found) is dropped with a warning: the loader would print an
+// error in every process and ignore it.
 EnvPlan plan_environment(const EnvRequest& request, const AvailableLibraries& libraries,
                          const Environment& user_env, const FileExists& exists,
-                         const std::vector<std::vector<int>>& instance_cpus);
+                         const std::vector<std::vector<int>>& instance_cpus,
+                         const LoaderFinds& loader_finds = nullptr);
 
 }  // namespace ipex::allocator
