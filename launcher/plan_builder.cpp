@@ -229,7 +229,7 @@ std::function<Answer(const std::string&)> remembered(
 }  // namespace
 
 MachineProbes asking_once(const MachineProbes& probes) {
-    MachineProbes once;
+    MachineProbes once = probes;  // a probe not remembered here still answers
     once.list_dir = remembered(probes.list_dir);
     once.exists = remembered(probes.exists);
     once.is_executable = remembered(probes.is_executable);

@@ -268,3 +268,18 @@ TEST(DistributedPlan, DryRunAsksTheFileSystemOncePerQuestion) {
     ASSERT_FALSE(listed.empty());
     for (const auto& [dir, times] : listed) EXPECT_EQ(times, 1) << dir;
 }
+
+TEST(DistributedPlan, ProbesAskedOnceStillAnswerEveryQuestion) {
+    MachineProbes probes = machine_with({"mpiexec.hydra"});
+    int asked = 0;
+    probes.loader_finds = [&asked](const std::string&, const std::string&) {
+        ++asked;
+        return std::optional<bool>(true);
+    };
+    const MachineProbes once = asking_once(probes);
+    ASSERT_TRUE(once.loader_finds);
+    EXPECT_EQ(once.loader_finds("prog", "libx.so"), true);
+    EXPECT_EQ(asked, 1);
+    EXPECT_EQ(once.which("mpiexec.hydra"), "/usr/bin/mpiexec.hydra");
+    EXPECT_EQ(once.host_name(), "n1");
+}
