@@ -381,6 +381,17 @@ def parse_plan(r):
     return doc, [f"stderr with a plan: {r.stderr.strip()[:300]!r}"] if r.stderr.strip() else []
 
 
+def plan_or_problems(ipexrun, topology, flags, env=None):
+    """(plan, []) for a run that planned; (None, problems) for one that failed or refused
+    (a refusal's problems are only those of its form: it may well be right)."""
+    r, problems = run(ipexrun, topology, flags, env)
+    if r is None:
+        return None, problems
+    if r.returncode != 0:
+        return None, check_error(r)
+    return parse_plan(r)
+
+
 def check_instances(facts, flags, instances):
     problems = []
     logical = "--use-logical-cores" in flags
@@ -543,12 +554,7 @@ def check_colocated(ipexrun, facts, topology, rng):
     if rng.random() < 0.15 and facts.node_cpus:
         nodes = sorted(facts.node_cpus)
         flags += ["--nodes-list", id_text(rng, rng.sample(nodes, rng.randint(1, len(nodes))))]
-    r, problems = run(ipexrun, topology, flags)
-    if r is None:
-        return flags, problems
-    if r.returncode != 0:
-        return flags, check_error(r)
-    whole, problems = parse_plan(r)
+    whole, problems = plan_or_problems(ipexrun, topology, flags)
     if whole is None:
         return flags, problems
     single = set().union(*[set(x["cpus"]) for x in whole["instances"]])
@@ -654,12 +660,7 @@ def check_garbage_env(ipexrun, facts, topology, rng):
     env = family(0, 2)
     name = rng.choice(sorted(env))
     env[name] = rng.choice(GARBAGE + ["5", "0"])
-    r, problems = run(ipexrun, topology, [], env=env)
-    if r is None:
-        return env, problems
-    if r.returncode != 0:
-        return env, check_error(r)
-    doc, problems = parse_plan(r)
+    doc, problems = plan_or_problems(ipexrun, topology, [], env)
     if doc is None:
         return env, problems
     return env, problems + check_instances(facts, [], doc["instances"])
@@ -679,12 +680,7 @@ def check_distributed(ipexrun, facts, topology, rng):
         flags += ["--ccl-worker-count", str(rng.choice([1, 2, 4]))]
         if rng.random() < 0.5 and "--use-logical-cores" not in flags:
             flags.append("--logical-cores-for-ccl")
-    r, problems = run(ipexrun, topology, flags)
-    if r is None:
-        return flags, problems
-    if r.returncode != 0:
-        return flags, check_error(r)
-    doc, problems = parse_plan(r)
+    doc, problems = plan_or_problems(ipexrun, topology, flags)
     if doc is None:
         return flags, problems
     shares = []
