@@ -276,11 +276,16 @@ def test_ranks_that_all_come_start_without_a_probe(ipexrun, mpi, tmp_path):
         if "probe-start" not in times:
             return  # every host answered the MPI itself
         assert times["probe-start"][0] - times["launch"][0] >= 0.5, times  # not at once
+        # The MPI itself was slow: it called its agent after the wait, or its ranks came more
+        # than 2 s after that call (Open MPI's daemons in a fresh root); the programs start
+        # once the ranks are there. A probe the launcher wrongly starts although the ranks came
+        # shows as programs well within 2 s of the agent call.
         mpi_start = min(times["mpi-start"]) - times["launch"][0]
-        if mpi_start > 1.0:
-            slow_starts.append(round(mpi_start, 1))
+        ranks_after_agent = max(times["program"]) - min(times["mpi-start"])
+        if mpi_start > 1.0 or ranks_after_agent > 2.0:
+            slow_starts.append(round(max(times["program"]) - times["launch"][0], 1))
     if len(slow_starts) == 3:
-        pytest.skip(f"{mpi} needs {slow_starts} s to call its agent here, longer than the "
+        pytest.skip(f"{mpi} needed {slow_starts} s here to bring its ranks, longer than the "
                     "gate's 1 s wait: every launch rightly probes")
     pytest.fail(f"three launches in a row probed: {times}")
 
