@@ -99,14 +99,14 @@ def optimize(model, dtype=None, optimizer=None, level="O1", inplace=False, conv_
     The result is an ordinary nn.Module (or, in graph mode, a ScriptModule): state_dict()
     has the original's keys (loading repacks), deepcopy, pickle, torch.save and .to() work.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"ipex.optimize expects an nn.Module, got {type(model).__name__}")
     if optimizer is not None:
         check_level_and_dtype(level, dtype)
         return training.prepare(model, optimizer, inplace)
     if isinstance(model, torch.jit.ScriptModule):
         warnings.warn("ipex.optimize: a ScriptModule is returned unchanged")
         return model
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"ipex.optimize expects an nn.Module, got {type(model).__name__}")
     if _is_optimized(model):
         raise RuntimeError("ipex.optimize() was already applied to this model; optimize the original model "
                            "once (calling it twice is not supported)")

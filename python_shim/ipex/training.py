@@ -12,12 +12,10 @@ import copy
 import warnings
 
 import torch
-from torch import nn
 
 
 def prepare(model, optimizer, inplace):
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"ipex.optimize expects an nn.Module, got {type(model).__name__}")
+    """`model` is an nn.Module (optimize() checked it)."""
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"ipex.optimize: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
     if not model.training:
